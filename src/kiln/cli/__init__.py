@@ -1,0 +1,47 @@
+"""The ``kiln`` command line: one module per command group, thin over the services.
+
+``main()`` runs the Typer app and turns any ``KilnError`` into its message on
+stderr and an exit code from ``kiln.cli._output.EXIT_CODES``, never a traceback.
+Heavy libraries are imported inside the commands that need them, so
+``kiln --help`` answers at once.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from kiln.cli import admin, audit, db, demo, doctor, projects, server, tokens, users
+from kiln.cli._app import app
+from kiln.cli._output import exit_code_of, print_error
+from kiln.errors import KilnError
+
+__all__ = ["app", "main"]
+
+for _module in (doctor, admin, server, demo):
+    _module.register(app)
+for _group in (db, projects, users, tokens, audit):
+    app.add_typer(_group.app, name=_group.NAME, help=_group.HELP)
+
+
+def main() -> None:
+    """Entry point of the ``kiln`` console script."""
+    try:
+        code = app(standalone_mode=False, prog_name="kiln")
+    except KilnError as error:
+        print_error(error)
+        sys.exit(exit_code_of(error))
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except SystemExit:
+        raise
+    except Exception as error:
+        import click
+
+        if isinstance(error, click.exceptions.Abort):
+            sys.exit(1)
+        if isinstance(error, click.ClickException):
+            error.show()
+            sys.exit(error.exit_code)
+        raise
+    if isinstance(code, int):
+        sys.exit(code)

@@ -1,0 +1,75 @@
+"""``kiln server``: the API (and, as they arrive, the UI) over the configured store."""
+
+from __future__ import annotations
+
+import os
+
+import typer
+
+from kiln.cli._app import options
+from kiln.cli._output import console, err_console
+
+
+def register(app: typer.Typer) -> None:
+    app.command("server")(server)
+
+
+def server(
+    ctx: typer.Context,
+    host: str | None = typer.Option(None, help="Address to bind [env KILN_HOST, 127.0.0.1]."),
+    port: int | None = typer.Option(None, help="Port [env KILN_PORT, 8700]."),
+    auth: bool | None = typer.Option(
+        None, "--auth/--no-auth", help="Require API tokens [env KILN_AUTH]."
+    ),
+    workers: int = typer.Option(1, min=1, help="Worker processes sharing the store."),
+    log_level: str | None = typer.Option(None, help="debug, info, warning or error."),
+) -> None:
+    """Run the Kiln server: REST API under /api/v1, OpenAPI docs at /docs."""
+    import uvicorn
+
+    from kiln.config import Settings
+    from kiln.server.logging_config import log_config
+
+    given = {"host": host, "port": port, "auth": auth, "log_level": log_level}
+    overrides = options(ctx).overrides | {k: v for k, v in given.items() if v is not None}
+    settings = Settings(**overrides)
+    # Workers build their own Settings from the environment; hand the overrides on.
+    for key, value in overrides.items():
+        os.environ[f"KILN_{key.upper()}"] = str(value)
+    _warn_if_nobody_can_sign_in(settings)
+    url = f"http://{settings.host}:{settings.port}"
+    console.print(
+        f"Kiln server on [bold]{url}[/] (API docs: {url}/docs), auth "
+        f"{'[green]on[/]' if settings.auth else '[yellow]off[/]'}, "
+        f"store {settings.masked()['database_url']}",
+        highlight=False,
+    )
+    uvicorn.run(
+        "kiln.server.app:app_from_environment",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=workers,
+        log_config=log_config(settings.log_level),
+        access_log=False,
+        timeout_graceful_shutdown=30,
+        proxy_headers=True,
+    )
+
+
+def _warn_if_nobody_can_sign_in(settings: object) -> None:
+    from kiln.config import Settings
+    from kiln.context import Context
+
+    assert isinstance(settings, Settings)
+    if not settings.auth:
+        return
+    from kiln import auth
+
+    users = Context(settings).db.read(auth.list_users)
+    if not any(user.is_admin and not user.disabled for user in users):
+        err_console.print(
+            "[yellow]auth is on but there is no administrator yet:[/] run "
+            "`kiln users create NAME --admin` and `kiln tokens create --user NAME`",
+            highlight=False,
+        )

@@ -1,0 +1,79 @@
+"""``Context``: the settings with the metadata and artifact stores they point to.
+
+The SDK, the CLI and the server each hold one. Nothing is opened until it is
+first used, and nothing is built at import time: ``get_context()`` builds the
+default context from ``Settings()`` on first call, ``configure(...)`` replaces it.
+"""
+
+from __future__ import annotations
+
+import threading
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from kiln.config import Settings
+
+if TYPE_CHECKING:
+    from kiln.artifacts import ArtifactStore
+    from kiln.db import Database
+
+__all__ = ["Context", "configure", "get_context"]
+
+
+class Context:
+    """Settings plus the stores they name, opened lazily."""
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings if settings is not None else Settings()
+
+    @cached_property
+    def db(self) -> Database:
+        """The metadata store (migrated on first use when empty)."""
+        from kiln.db import Database
+
+        return Database(self.settings.resolved_database_url)
+
+    @cached_property
+    def artifacts(self) -> ArtifactStore:
+        """The content-addressed artifact store."""
+        from kiln.artifacts import ArtifactStore
+
+        return ArtifactStore.from_location(self.settings.resolved_artifact_root)
+
+    def close(self) -> None:
+        """Release pooled database connections."""
+        if "db" in self.__dict__:
+            self.db.dispose()
+
+    def __repr__(self) -> str:
+        return f"Context(home={str(self.settings.home)!r}, project={self.settings.project!r})"
+
+
+_default: Context | None = None
+_default_lock = threading.Lock()
+
+
+def get_context() -> Context:
+    """The process-wide default context, built from ``Settings()`` on first use."""
+    global _default
+    if _default is None:
+        with _default_lock:
+            if _default is None:
+                _default = Context()
+    return _default
+
+
+def configure(settings: Settings | None = None, **overrides: Any) -> Context:
+    """Replace the default context: ``kiln.configure(home="/data/kiln", project="fraud")``.
+
+    Keyword overrides take precedence over environment variables and kiln.toml.
+    """
+    global _default
+    if settings is not None and overrides:
+        raise TypeError("pass either a Settings object or keyword overrides, not both")
+    context = Context(settings if settings is not None else Settings(**overrides))
+    with _default_lock:
+        previous, _default = _default, context
+    if previous is not None:
+        previous.close()
+    return context

@@ -1,0 +1,149 @@
+"""The demo's stages, in lifecycle order. Each capability appends its own stage."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from rich.console import Console
+
+from kiln import auth
+from kiln.context import Context
+from kiln.demo import DEMO_PROJECT
+from kiln.demo.data import DemoData, generate
+
+DEMO_USER = "demo-analyst"
+
+
+@dataclass
+class DemoState:
+    """What the stages hand on to each other."""
+
+    context: Context
+    console: Console
+    seed: int
+    n_transactions: int
+    reference: DemoData | None = None
+    current: DemoData | None = None
+    blobs: dict[str, str] = field(default_factory=dict)
+    look_here: list[str] = field(default_factory=list)
+
+
+Stage = Callable[[DemoState], str]
+
+
+def stage_store(state: DemoState) -> str:
+    settings = state.context.settings.masked()
+    db = state.context.db
+    db.engine  # noqa: B018  (opens, and migrates an empty store)
+    revision, _ = db.revision()
+    return (
+        f"metadata store {settings['database_url']} (schema {revision}), "
+        f"artifacts in {settings['artifact_root']}"
+    )
+
+
+def stage_project(state: DemoState) -> str:
+    db = state.context.db
+    db.run(
+        auth.ensure_project,
+        DEMO_PROJECT,
+        "Card-fraud demo: every stage of the Kiln lifecycle on one problem.",
+    )
+    if DEMO_USER not in {user.name for user in db.read(auth.list_users)}:
+        db.run(auth.create_user, DEMO_USER, email="analyst@example.com")
+    db.run(auth.set_member, DEMO_PROJECT, DEMO_USER, auth.Role.EDITOR)
+    for old in db.read(auth.list_tokens, user=DEMO_USER, project=DEMO_PROJECT):
+        db.run(auth.revoke_token, old.id)
+    from datetime import timedelta
+
+    from kiln.db import utcnow
+
+    token = db.run(
+        auth.create_token,
+        DEMO_USER,
+        DEMO_PROJECT,
+        name="kiln demo",
+        expires_at=utcnow() + timedelta(days=1),
+    ).token
+    state.look_here.append(f"members of the demo project: kiln projects members {DEMO_PROJECT}")
+    return (
+        f"project {DEMO_PROJECT!r}; user {DEMO_USER!r} is editor there with token {token.id} "
+        "(expires in 1 day; earlier demo tokens revoked)"
+    )
+
+
+def stage_data(state: DemoState) -> str:
+    reference = generate(seed=state.seed, n_transactions=state.n_transactions)
+    current = generate(
+        seed=state.seed + 1,
+        n_transactions=state.n_transactions // 5,
+        start=reference.config.window_end.to_pydatetime(),
+        days=14,
+        drift=True,
+        faults=0.01,
+    )
+    state.reference, state.current = reference, current
+    folder = state.context.settings.home / "demo" / "data"
+    for window, data in (("reference", reference), ("current", current)):
+        for name, path in data.save_parquet(folder / window).items():
+            state.blobs[f"{window}/{name}"] = state.context.artifacts.put_file(path).digest
+    tx = reference.transactions
+    cur = current.transactions
+    state.look_here.append(f"demo data as Parquet: {folder}")
+    injected = sum(current.faults.values())
+    return (
+        f"{len(tx):,} reference transactions ({tx['is_fraud'].mean():.2%} fraud) for "
+        f"{len(reference.customers):,} customers and {len(reference.merchants):,} merchants; "
+        f"{len(cur):,} drifted current transactions with {injected} injected faults; "
+        f"{len(state.blobs)} tables stored as content-addressed Parquet blobs"
+    )
+
+
+def stage_audit(state: DemoState) -> str:
+    entries = state.context.db.read(auth.list_entries, project=DEMO_PROJECT, limit=5)
+    state.look_here.append("audit log of API calls: kiln audit --project demo")
+    return f"{len(entries)} recent API calls audited in {DEMO_PROJECT!r}"
+
+
+STAGES: list[tuple[str, Stage]] = [
+    ("Stores", stage_store),
+    ("Project and access", stage_project),
+    ("Demo data", stage_data),
+    ("Audit", stage_audit),
+]
+
+
+def run(
+    context: Context,
+    *,
+    seed: int = 7,
+    n_transactions: int = 50_000,
+    console: Console | None = None,
+) -> DemoState:
+    """Run every stage, printing one line each, then where to look."""
+    console = console or Console()
+    state = DemoState(context, console, seed, n_transactions)
+    console.rule("[bold]Kiln demo")
+    started = time.perf_counter()
+    for number, (title, stage) in enumerate(STAGES, start=1):
+        t0 = time.perf_counter()
+        with console.status(f"{number}. {title}…"):
+            summary = stage(state)
+        console.print(
+            f"[green]✓[/] [bold]{number}. {title}[/] ({time.perf_counter() - t0:.1f}s): {summary}",
+            highlight=False,
+        )
+    console.rule(f"done in {time.perf_counter() - started:.1f}s")
+    console.print("[bold]Where to look[/]")
+    url = f"http://{context.settings.host}:{context.settings.port}"
+    for line in [
+        *state.look_here,
+        f"API and its docs: run `kiln server`, then open {url}/docs",
+    ]:
+        console.print(f"  • {line}", highlight=False)
+    return state
+
+
+__all__ = ["STAGES", "DemoState", "run"]
