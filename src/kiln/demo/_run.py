@@ -27,6 +27,7 @@ class DemoState:
     reference: DemoData | None = None
     current: DemoData | None = None
     blobs: dict[str, str] = field(default_factory=dict)
+    token_secret: str = ""
     look_here: list[str] = field(default_factory=list)
 
 
@@ -60,13 +61,14 @@ def stage_project(state: DemoState) -> str:
 
     from kiln.db import utcnow
 
-    token = db.run(
+    new = db.run(
         auth.create_token,
         DEMO_USER,
         DEMO_PROJECT,
         name="kiln demo",
         expires_at=utcnow() + timedelta(days=1),
-    ).token
+    )
+    token, state.token_secret = new.token, new.secret
     state.look_here.append(f"members of the demo project: kiln projects members {DEMO_PROJECT}")
     return (
         f"project {DEMO_PROJECT!r}; user {DEMO_USER!r} is editor there with token {token.id} "
@@ -101,17 +103,54 @@ def stage_data(state: DemoState) -> str:
     )
 
 
-def stage_audit(state: DemoState) -> str:
-    entries = state.context.db.read(auth.list_entries, project=DEMO_PROJECT, limit=5)
-    state.look_here.append("audit log of API calls: kiln audit --project demo")
-    return f"{len(entries)} recent API calls audited in {DEMO_PROJECT!r}"
+def stage_server(state: DemoState) -> str:
+    """Serve the store with auth on, and show tokens, roles and the audit log at work."""
+    from kiln.client import ApiClient
+    from kiln.db import utcnow
+    from kiln.errors import PermissionDenied, Unauthenticated
+    from kiln.server import create_app
+    from kiln.server.background import BackgroundServer
+
+    secured = Context(state.context.settings.model_copy(update={"auth": True}))
+    started = utcnow()
+    outcomes: list[str] = []
+    with BackgroundServer(create_app(secured)) as url:
+        analyst = ApiClient(url, token=state.token_secret, project=DEMO_PROJECT)
+        anonymous = ApiClient(url, project=DEMO_PROJECT)
+        me = analyst.request("GET", "/users/me")
+        outcomes.append(f"{me['user']} is {me['role']} in {me['project']!r}")
+        try:
+            anonymous.request("GET", "/projects")
+        except Unauthenticated:
+            outcomes.append("no token → 401")
+        viewer = analyst.request("POST", "/tokens", json_body={"role": "viewer", "name": "ro"})
+        read_only = ApiClient(url, token=viewer["secret"], project=DEMO_PROJECT)
+        try:
+            read_only.request("PATCH", f"/projects/{DEMO_PROJECT}", json_body={"description": "x"})
+        except PermissionDenied:
+            outcomes.append("viewer's write → 403")
+        analyst.request("DELETE", f"/tokens/{viewer['token']['id']}")
+        try:
+            read_only.request("GET", "/users/me")
+        except Unauthenticated:
+            outcomes.append("revoked token → 401")
+        for client in (analyst, anonymous, read_only):
+            client.close()
+    audited = secured.db.read(auth.list_entries, project=DEMO_PROJECT, since=started, limit=1000)
+    secured.close()
+    state.look_here.append(f"audit log of API calls: kiln audit --project {DEMO_PROJECT}")
+    return (
+        f"served with auth on at {url}: "
+        + "; ".join(outcomes)
+        + f"; {len(audited)} mutating calls in the audit log of {DEMO_PROJECT!r}"
+    )
 
 
 STAGES: list[tuple[str, Stage]] = [
     ("Stores", stage_store),
     ("Project and access", stage_project),
     ("Demo data", stage_data),
-    ("Audit", stage_audit),
+    ("Server, tokens and audit", stage_server),
 ]
 
 
