@@ -61,14 +61,14 @@ def _version(value: bool) -> None:
 @app.callback()
 def root(
     ctx: typer.Context,
-    home: Path | None = typer.Option(None, help="Kiln home folder [env KILN_HOME]."),
+    home: Path | None = typer.Option(None, help="Kiln home folder (env KILN_HOME)."),
     database_url: str | None = typer.Option(
-        None, help="Metadata store URL [env KILN_DATABASE_URL]."
+        None, help="Metadata store URL (env KILN_DATABASE_URL)."
     ),
     artifact_root: str | None = typer.Option(
-        None, help="Artifact store folder or URL [env KILN_ARTIFACT_ROOT]."
+        None, help="Artifact store folder or URL (env KILN_ARTIFACT_ROOT)."
     ),
-    project: str | None = typer.Option(None, help="Project to act on [env KILN_PROJECT]."),
+    project: str | None = typer.Option(None, help="Project to act on (env KILN_PROJECT)."),
     version: bool = typer.Option(
         False, "--version", callback=_version, is_eager=True, help="Print the version."
     ),

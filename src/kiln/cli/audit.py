@@ -6,7 +6,6 @@ from datetime import datetime
 
 import typer
 
-from kiln import auth
 from kiln.cli._app import context
 from kiln.cli._output import print_records
 
@@ -22,11 +21,13 @@ def show(
     actor: str | None = typer.Option(None, "--actor"),
     action: str | None = typer.Option(None, "--action"),
     since: datetime | None = typer.Option(None, "--since", help="UTC, e.g. 2026-11-01."),
-    limit: int = typer.Option(50, "--limit", "-n", min=1, max=auth.MAX_AUDIT_PAGE),
+    limit: int = typer.Option(50, "--limit", "-n", min=1, max=1000),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Show the newest audit entries."""
     from datetime import UTC
+
+    from kiln import auth
 
     entries = context(ctx).db.read(
         auth.list_entries,

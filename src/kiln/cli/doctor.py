@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import typer
-from rich.table import Table
 
 from kiln.cli._app import context
 from kiln.cli._output import console
-from kiln.context import Context
+
+if TYPE_CHECKING:
+    from kiln.context import Context
 
 
 def register(app: typer.Typer) -> None:
@@ -19,6 +21,8 @@ def register(app: typer.Typer) -> None:
 
 def doctor(ctx: typer.Context) -> None:
     """Print the configuration (passwords masked) and check the stores are reachable."""
+    from rich.table import Table
+
     kiln = context(ctx)
     config = Table(title="Configuration", header_style="bold")
     config.add_column("setting")

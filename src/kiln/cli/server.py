@@ -16,10 +16,12 @@ def register(app: typer.Typer) -> None:
 
 def server(
     ctx: typer.Context,
-    host: str | None = typer.Option(None, help="Address to bind [env KILN_HOST, 127.0.0.1]."),
-    port: int | None = typer.Option(None, help="Port [env KILN_PORT, 8700]."),
+    host: str | None = typer.Option(
+        None, help="Address to bind (env KILN_HOST, default 127.0.0.1)."
+    ),
+    port: int | None = typer.Option(None, help="Port (env KILN_PORT, default 8700)."),
     auth: bool | None = typer.Option(
-        None, "--auth/--no-auth", help="Require API tokens [env KILN_AUTH]."
+        None, "--auth/--no-auth", help="Require API tokens (env KILN_AUTH)."
     ),
     workers: int = typer.Option(1, min=1, help="Worker processes sharing the store."),
     log_level: str | None = typer.Option(None, help="debug, info, warning or error."),

@@ -6,7 +6,6 @@ from datetime import timedelta
 
 import typer
 
-from kiln import auth
 from kiln.cli._app import context
 from kiln.cli._output import console, print_json, print_records
 
@@ -20,14 +19,15 @@ def create(
     ctx: typer.Context,
     user: str = typer.Option(..., "--user", "-u", help="Owner of the token."),
     project: str | None = typer.Option(None, "--project", "-p", help="Default: KILN_PROJECT."),
-    role: auth.Role | None = typer.Option(
-        None, "--role", "-r", help="Default: the user's role in the project."
+    role: str | None = typer.Option(
+        None, "--role", "-r", help="viewer, editor or admin; default: the user's role there."
     ),
     name: str = typer.Option("", "--name", "-n", help="What the token is for."),
     expires_in_days: float | None = typer.Option(None, "--expires-in-days", min=0.0001),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Issue a token. The secret is printed once; Kiln keeps only its hash."""
+    from kiln import auth
     from kiln.db import utcnow
 
     kiln = context(ctx)
@@ -62,6 +62,8 @@ def list_(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """List tokens (never their secrets)."""
+    from kiln import auth
+
     records = context(ctx).db.read(
         auth.list_tokens, user=user, project=project, include_revoked=include_revoked
     )
@@ -73,5 +75,7 @@ def list_(
 @app.command("revoke")
 def revoke(ctx: typer.Context, token_id: str) -> None:
     """Revoke a token by its id; requests with it are refused from then on."""
+    from kiln import auth
+
     token = context(ctx).db.run(auth.revoke_token, token_id)
     console.print(f"token {token.id} of {token.user!r} revoked", highlight=False)

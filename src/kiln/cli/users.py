@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import typer
 
-from kiln import auth
 from kiln.cli._app import context
 from kiln.cli._output import print_record, print_records
 
@@ -18,6 +17,8 @@ JSON = typer.Option(False, "--json", help="Print JSON instead of a table.")
 @app.command("list")
 def list_(ctx: typer.Context, as_json: bool = JSON) -> None:
     """List users."""
+    from kiln import auth
+
     records = context(ctx).db.read(auth.list_users)
     print_records(records, ["name", "email", "is_admin", "disabled", "created_at"], as_json=as_json)
 
@@ -31,6 +32,8 @@ def create(
     as_json: bool = JSON,
 ) -> None:
     """Create a user. There is no password: users authenticate with API tokens."""
+    from kiln import auth
+
     user = context(ctx).db.run(auth.create_user, name, email=email, is_admin=admin)
     print_record(user, as_json=as_json)
 
@@ -38,6 +41,8 @@ def create(
 @app.command("show")
 def show(ctx: typer.Context, name: str, as_json: bool = JSON) -> None:
     """Show a user."""
+    from kiln import auth
+
     print_record(context(ctx).db.read(auth.get_user, name), as_json=as_json)
 
 
@@ -51,6 +56,8 @@ def update(
     as_json: bool = JSON,
 ) -> None:
     """Change a user's e-mail or admin flag, or disable them (their tokens stop working)."""
+    from kiln import auth
+
     user = context(ctx).db.run(
         auth.update_user, name, email=email, is_admin=admin, disabled=disabled
     )
