@@ -1,0 +1,38 @@
+"""The end-to-end demo runs on a fresh embedded store, twice, and says where to look."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+
+from rich.console import Console
+
+from kiln import auth
+from kiln.context import Context
+from kiln.demo import DEMO_PROJECT
+from kiln.demo._run import DEMO_USER, run
+
+
+def test_demo_runs_twice_and_reports_each_stage(make_context: Callable[..., Context]) -> None:
+    context = make_context()
+    for _ in range(2):  # re-running is harmless
+        out = io.StringIO()
+        state = run(context, n_transactions=5_000, console=Console(file=out, width=200))
+        text = out.getvalue()
+        for stage in ("1. Stores", "2. Project and access", "3. Demo data", "4. Server"):
+            assert f"✓ {stage}" in text
+        assert "no token → 401" in text
+        assert "viewer's write → 403" in text
+        assert "revoked token → 401" in text
+        assert "Where to look" in text
+        assert str(context.settings.home / "demo" / "data") in text
+    assert state.reference is not None
+    assert len(state.reference.transactions) == 5_000
+    assert len(state.blobs) == 6
+    assert all(context.artifacts.exists(digest) for digest in state.blobs.values())
+    db = context.db
+    assert db.read(auth.member_role, DEMO_PROJECT, DEMO_USER) is auth.Role.EDITOR
+    live = db.read(auth.list_tokens, user=DEMO_USER)
+    assert len(live) == 1  # the earlier run's token was revoked
+    actions = {e.action for e in db.read(auth.list_entries, project=DEMO_PROJECT, limit=1000)}
+    assert {"create_token", "update_project", "revoke_token"} <= actions
