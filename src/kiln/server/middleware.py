@@ -162,7 +162,10 @@ def audit_record(scope: Scope, status: int) -> AuditRecord:
     return AuditRecord(
         actor=principal.user if principal else None,
         token_id=principal.token_id if principal else None,
-        project=state.get("project") or (principal.project if principal else None),
+        project=state.get("project")
+        or params.get("project")
+        or _header(scope, b"x-kiln-project")
+        or (principal.project if principal else None),
         action=getattr(route, "name", None) or "unknown_route",
         method=scope["method"],
         path=scope["path"],
@@ -185,6 +188,13 @@ def outcome_of(status: int) -> str:
 def _line(scope: Scope) -> tuple[str, str]:
     query = scope.get("query_string", b"").decode("latin-1")
     return scope["method"], scope["path"] + (f"?{query}" if query else "")
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", []):
+        if key == name:
+            return str(value.decode("latin-1"))[:64]
+    return None
 
 
 def _client(scope: Scope) -> str:
