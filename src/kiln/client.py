@@ -14,22 +14,9 @@ import threading
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-from kiln.errors import (
-    AlreadyExists,
-    Conflict,
-    InvalidInput,
-    KilnError,
-    NotFound,
-    PermissionDenied,
-    Unauthenticated,
-)
+from kiln.errors import InvalidInput, KilnError, error_class
 
 __all__ = ["ApiClient"]
-
-_ERRORS_BY_CODE: dict[str, type[KilnError]] = {
-    cls.error_code: cls
-    for cls in (NotFound, AlreadyExists, InvalidInput, Conflict, PermissionDenied, Unauthenticated)
-}
 
 
 class ApiClient:
@@ -127,7 +114,7 @@ class ApiClient:
             field = body.get("field")
         except (ValueError, AttributeError):
             code, message, field = "", payload[:500].decode(errors="replace"), None
-        cls = _ERRORS_BY_CODE.get(code, KilnError)
+        cls = error_class(code)
         return cls(message or f"the server answered HTTP {status}", field=field)
 
     def close(self) -> None:

@@ -26,6 +26,7 @@ __all__ = [
     "NotFound",
     "PermissionDenied",
     "Unauthenticated",
+    "error_class",
 ]
 
 
@@ -82,3 +83,17 @@ class Unauthenticated(KilnError, PermissionError):
     """No credentials, or credentials that are unknown, expired or revoked."""
 
     error_code = "UNAUTHENTICATED"
+
+
+_BY_CODE: dict[str, type[KilnError]] = {
+    cls.error_code: cls
+    for cls in (NotFound, AlreadyExists, InvalidInput, Conflict, PermissionDenied, Unauthenticated)
+}
+
+
+def error_class(error_code: str) -> type[KilnError]:
+    """The exception class for an ``error_code`` (``KilnError`` for unknown codes).
+
+    Clients use it to raise the same exception a remote server raised.
+    """
+    return _BY_CODE.get(error_code, KilnError)
