@@ -62,6 +62,35 @@ class Settings(BaseSettings):
     port: int = Field(default=DEFAULT_PORT, ge=1, le=65535, description="Port of `kiln server`.")
     log_level: str = Field(default="info", description="Log level of the server and CLI.")
 
+    @classmethod
+    def load(cls, **overrides: Any) -> Settings:
+        """Build settings, turning a bad value or ``kiln.toml`` into ``InvalidInput``.
+
+        Use this wherever a person's configuration is read (CLI, server, SDK):
+        the message names the setting and where it came from.
+        """
+        import tomllib
+
+        from pydantic import ValidationError
+
+        from kiln.errors import InvalidInput
+
+        try:
+            return cls(**overrides)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in error['loc']) or 'settings'}: {error['msg']}"
+                for error in exc.errors()
+            )
+            first = exc.errors()[0]["loc"] if exc.errors() else ()
+            raise InvalidInput(
+                f"invalid Kiln configuration ({problems}); check the arguments, KILN_* "
+                f"variables and {CONFIG_FILE_NAME} files",
+                field=".".join(str(p) for p in first) or None,
+            ) from None
+        except tomllib.TOMLDecodeError as exc:
+            raise InvalidInput(f"a {CONFIG_FILE_NAME} file is not valid TOML: {exc}") from None
+
     @field_validator("home", mode="after")
     @classmethod
     def _expand_home(cls, value: Path) -> Path:

@@ -24,7 +24,7 @@ class Context:
     """Settings plus the stores they name, opened lazily."""
 
     def __init__(self, settings: Settings | None = None) -> None:
-        self.settings = settings if settings is not None else Settings()
+        self.settings = settings if settings is not None else Settings.load()
 
     @cached_property
     def db(self) -> Database:
@@ -71,7 +71,7 @@ def configure(settings: Settings | None = None, **overrides: Any) -> Context:
     global _default
     if settings is not None and overrides:
         raise TypeError("pass either a Settings object or keyword overrides, not both")
-    context = Context(settings if settings is not None else Settings(**overrides))
+    context = Context(settings if settings is not None else Settings.load(**overrides))
     with _default_lock:
         previous, _default = _default, context
     if previous is not None:

@@ -26,22 +26,8 @@ for _group in (db, projects, users, tokens, audit):
 def main() -> None:
     """Entry point of the ``kiln`` console script."""
     try:
-        code = app(standalone_mode=False, prog_name="kiln")
+        # Standalone mode: Click prints usage errors (exit 2) and aborts (exit 1) itself.
+        app(prog_name="kiln")
     except KilnError as error:
         print_error(error)
         sys.exit(exit_code_of(error))
-    except KeyboardInterrupt:
-        sys.exit(130)
-    except SystemExit:
-        raise
-    except Exception as error:
-        import click
-
-        if isinstance(error, click.exceptions.Abort):
-            sys.exit(1)
-        if isinstance(error, click.ClickException):
-            error.show()
-            sys.exit(error.exit_code)
-        raise
-    if isinstance(code, int):
-        sys.exit(code)

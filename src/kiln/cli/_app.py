@@ -33,7 +33,7 @@ class Options:
             from kiln.config import Settings
             from kiln.context import Context
 
-            self._context = Context(Settings(**self.overrides))
+            self._context = Context(Settings.load(**self.overrides))
         return self._context
 
 

@@ -33,6 +33,8 @@ def init(ctx: typer.Context) -> None:
     if not config_file.exists():
         config_file.write_text(_TOML_TEMPLATE)
     revision = kiln.db.upgrade()
+    probe = kiln.artifacts.put_bytes(b"kiln init probe")  # creates the store, proves it writable
+    kiln.artifacts.delete(probe.digest)
     kiln.artifacts.cleanup_temporaries(older_than_seconds=3600)
     masked = kiln.settings.masked()
     console.print(f"[green]✓[/] home           {home}", highlight=False)

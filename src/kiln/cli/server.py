@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import signal
+from types import FrameType
 
 import typer
 
@@ -34,7 +36,7 @@ def server(
 
     given = {"host": host, "port": port, "auth": auth, "log_level": log_level}
     overrides = options(ctx).overrides | {k: v for k, v in given.items() if v is not None}
-    settings = Settings(**overrides)
+    settings = Settings.load(**overrides)
     # Workers build their own Settings from the environment; hand the overrides on.
     for key, value in overrides.items():
         os.environ[f"KILN_{key.upper()}"] = str(value)
@@ -46,6 +48,8 @@ def server(
         f"store {settings.masked()['database_url']}",
         highlight=False,
     )
+    # uvicorn re-raises SIGTERM after a graceful shutdown; exit 0 when it does.
+    signal.signal(signal.SIGTERM, _exit_cleanly)
     uvicorn.run(
         "kiln.server.app:app_from_environment",
         factory=True,
@@ -57,6 +61,10 @@ def server(
         timeout_graceful_shutdown=30,
         proxy_headers=True,
     )
+
+
+def _exit_cleanly(_signum: int, _frame: FrameType | None) -> None:
+    raise SystemExit(0)
 
 
 def _warn_if_nobody_can_sign_in(settings: object) -> None:

@@ -75,4 +75,4 @@ def create_app(context: Context | Settings | None = None) -> FastAPI:
 
 def app_from_environment() -> FastAPI:
     """Factory for ``uvicorn --factory`` and server workers: settings from the environment."""
-    return create_app(Settings())
+    return create_app(Settings.load())
