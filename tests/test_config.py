@@ -335,3 +335,23 @@ def test_importing_config_reads_no_file(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     # The file is broken: only building Settings reads it, and then it fails.
     assert result.stdout.strip() != ""
+
+
+def test_load_turns_bad_configuration_into_invalid_input(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from kiln.errors import InvalidInput
+
+    monkeypatch.setenv("KILN_PORT", "abc")
+    with pytest.raises(InvalidInput, match="port") as caught:
+        Settings.load()
+    assert caught.value.field == "port"
+    monkeypatch.delenv("KILN_PORT")
+    (tmp_path / "kiln.toml").write_text("not [toml\n")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(InvalidInput, match="not valid TOML"):
+        Settings.load()
+
+
+def test_mask_url_keeps_ipv6_brackets() -> None:
+    assert mask_url("postgresql://u:pw@[::1]:5432/db") == "postgresql://u:***@[::1]:5432/db"
