@@ -117,6 +117,12 @@ class ApiClient:
         cls = error_class(code)
         return cls(message or f"the server answered HTTP {status}", field=field)
 
+    def __enter__(self) -> ApiClient:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
     def close(self) -> None:
         conn = getattr(self._local, "conn", None)
         if conn is not None:

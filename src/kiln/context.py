@@ -15,6 +15,7 @@ from kiln.config import Settings
 
 if TYPE_CHECKING:
     from kiln.artifacts import ArtifactStore
+    from kiln.client import ApiClient
     from kiln.db import Database
 
 __all__ = ["Context", "configure", "get_context"]
@@ -40,10 +41,27 @@ class Context:
 
         return ArtifactStore.from_location(self.settings.resolved_artifact_root)
 
+    @cached_property
+    def client(self) -> ApiClient | None:
+        """An API client for ``settings.server_url``; None when the store is opened directly.
+
+        SDK functions that run inside user code (tracking, registry, feature
+        reads) go through it when it is set, so the same code works embedded
+        and against a shared server.
+        """
+        if not self.settings.server_url:
+            return None
+        from kiln.client import ApiClient
+
+        token = self.settings.token.get_secret_value() if self.settings.token else None
+        return ApiClient(self.settings.server_url, token=token, project=self.settings.project)
+
     def close(self) -> None:
-        """Release pooled database connections."""
+        """Release pooled database connections and the API client's connection."""
         if "db" in self.__dict__:
             self.db.dispose()
+        if self.__dict__.get("client") is not None:
+            self.client.close()  # type: ignore[union-attr]
 
     def __repr__(self) -> str:
         return f"Context(home={str(self.settings.home)!r}, project={self.settings.project!r})"
