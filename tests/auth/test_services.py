@@ -234,3 +234,12 @@ class TestGuardedCalls:
         assert [p.name for p in team.read(auth.visible_projects, vic)] == ["fraud"]
         root = self.principal(team, "root", "default")
         assert {p.name for p in team.read(auth.visible_projects, root)} >= {"secret", "fraud"}
+
+
+def test_over_long_labels_and_emails_are_refused(team: Database) -> None:
+    with pytest.raises(InvalidInput, match="limit is 128"):
+        team.run(auth.create_token, "eve", "fraud", name="x" * 129)
+    with pytest.raises(InvalidInput, match="e-mail"):
+        team.run(auth.create_user, "long", email="a@" + "b" * 300)
+    with pytest.raises(InvalidInput, match="e-mail"):
+        team.run(auth.update_user, "eve", email="has space@example.com")

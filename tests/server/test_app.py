@@ -133,7 +133,7 @@ def test_every_mutating_call_is_audited(context: Context, serve: Serve) -> None:
     ]
     member_call = next(e for e in entries if e.action == "set_member")
     assert member_call.project == "p1"
-    assert member_call.target == "project=p1,user=bob"
+    assert member_call.target == "project=p1,role=editor,user=bob"
     assert member_call.actor == "local"
     assert member_call.request_id
 

@@ -175,5 +175,24 @@ def test_every_mutating_call_is_in_the_audit_log(team: Team) -> None:
         assert entry.request_id
     assert entries[0].project == "fraud"
     assert entries[0].token_id is not None
+    assert entries[4].target == "project=fraud,role=editor,user=vic"
+
+
+def test_audit_names_what_was_created(team: Team) -> None:
+    team.call("root", "POST", "/api/v1/projects", json={"name": "churn"})
+    team.call("eve", "POST", "/api/v1/projects", json={"name": "sneaky"})
+    issued = team.call("ada", "POST", "/api/v1/tokens", json={"user": "vic", "name": "ci"}).json()
+    entries = {e.target: e for e in team.context.db.read(auth.list_entries, limit=100)}
+    assert entries["project=churn"].outcome == "ok"
+    assert entries["project=sneaky"].outcome == "denied"
+    token_entry = entries[f"role=viewer,token={issued['token']['id']},user=vic"]
+    assert token_entry.actor == "ada"
+    assert issued["secret"] not in str(list(entries))
+
+
+def test_audit_log_is_readable_by_project_admins(team: Team) -> None:
+    team.call("ada", "PATCH", "/api/v1/projects/fraud", json={"description": "x"})
+    team.call("ada", "PUT", "/api/v1/projects/fraud/members/vic", json={"role": "editor"})
+    team.call("ada", "DELETE", "/api/v1/projects/fraud/members/vic")
     audit = team.call("ada", "GET", "/api/v1/audit").json()
     assert {e["action"] for e in audit} >= {"update_project", "set_member", "remove_member"}

@@ -30,3 +30,20 @@ def check_user_name(name: str, *, field: str = "name") -> str:
             field=field,
         )
     return name
+
+
+def check_email(email: str, *, field: str = "email") -> str:
+    """``email`` if it looks like an e-mail address of at most 256 characters."""
+    local, at, domain = email.partition("@")
+    if not (at and local and domain) or len(email) > 256 or any(c.isspace() for c in email):
+        raise InvalidInput(f"email {email!r} is not an e-mail address", field=field)
+    return email
+
+
+def check_label(text: str, *, field: str, limit: int = 128) -> str:
+    """A free-text label (token name) of at most ``limit`` characters."""
+    if len(text) > limit:
+        raise InvalidInput(
+            f"{field} is {len(text)} characters long; the limit is {limit}", field=field
+        )
+    return text

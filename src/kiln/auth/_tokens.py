@@ -10,6 +10,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from kiln.auth._models import ApiToken, NewToken, Principal
+from kiln.auth._names import check_label
 from kiln.auth._projects import project_row
 from kiln.auth._roles import Role, lower
 from kiln.auth._users import member_role, user_row
@@ -55,6 +56,7 @@ def create_token(
     ``role`` defaults to, and may not exceed, the user's role in the project;
     admins may hold any role. The secret is returned once and never stored.
     """
+    check_label(name, field="name")
     user_rec = user_row(session, user)
     project_rec = project_row(session, project)
     if user_rec.disabled:

@@ -7,11 +7,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from kiln.auth._models import Member, User
-from kiln.auth._names import check_user_name
+from kiln.auth._names import check_email, check_user_name
 from kiln.auth._projects import project_row
 from kiln.auth._roles import Role
 from kiln.db.tables import MembershipRow, ProjectRow, UserRow
-from kiln.errors import AlreadyExists, InvalidInput, NotFound
+from kiln.errors import AlreadyExists, NotFound
 
 
 def _user(row: UserRow) -> User:
@@ -37,8 +37,8 @@ def create_user(
 ) -> User:
     """Create user ``name``; ``AlreadyExists`` if the name is taken."""
     check_user_name(name)
-    if email is not None and "@" not in email:
-        raise InvalidInput(f"email {email!r} is not an e-mail address", field="email")
+    if email is not None:
+        check_email(email)
     row = UserRow(name=name, email=email, is_admin=is_admin, disabled=False)
     try:
         with session.begin_nested():
@@ -67,9 +67,7 @@ def update_user(
     """Change a user's e-mail, admin flag or disabled flag (a disabled user's tokens fail)."""
     row = user_row(session, name)
     if email is not None:
-        if "@" not in email:
-            raise InvalidInput(f"email {email!r} is not an e-mail address", field="email")
-        row.email = email
+        row.email = check_email(email)
     if is_admin is not None:
         row.is_admin = is_admin
     if disabled is not None:

@@ -169,12 +169,22 @@ def audit_record(scope: Scope, status: int) -> AuditRecord:
         action=getattr(route, "name", None) or "unknown_route",
         method=scope["method"],
         path=scope["path"],
-        target=",".join(f"{key}={value}" for key, value in sorted(params.items())) or None,
+        target=_target({**params, **state.get("audit_target", {})}),
         status_code=status,
         outcome=outcome_of(status),
         request_id=state.get("request_id"),
         client=_client(scope),
     )
+
+
+def note_audit_target(scope: Scope, **fields: object) -> None:
+    """Name what a call acted on, beyond its path parameters (e.g. the project it created)."""
+    target: dict[str, object] = request_state(scope).setdefault("audit_target", {})
+    target.update({key: value for key, value in fields.items() if value is not None})
+
+
+def _target(fields: dict[str, object]) -> str | None:
+    return ",".join(f"{key}={value}" for key, value in sorted(fields.items())) or None
 
 
 def outcome_of(status: int) -> str:

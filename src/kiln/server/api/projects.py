@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from kiln import auth
 from kiln.auth import Member, Project, Role
 from kiln.server.deps import Caller, DbDep, ProjectAdmin, Viewer
+from kiln.server.middleware import note_audit_target
 
 router = APIRouter(prefix="/projects", tags=["projects"])
 
@@ -35,8 +36,9 @@ def list_projects(db: DbDep, caller: Caller) -> list[Project]:
 
 
 @router.post("", status_code=201)
-def create_project(body: ProjectCreate, db: DbDep, caller: Caller) -> Project:
+def create_project(body: ProjectCreate, request: Request, db: DbDep, caller: Caller) -> Project:
     """Create a project (administrators); the creator becomes its admin."""
+    note_audit_target(request.scope, project=body.name)
     return db.run(auth.create_project_as, caller, body.name, body.description)
 
 
@@ -64,8 +66,11 @@ def list_members(project: str, db: DbDep, caller: Viewer) -> list[Member]:
 
 
 @router.put("/{project}/members/{user}")
-def set_member(project: str, user: str, body: MemberSet, db: DbDep, caller: ProjectAdmin) -> Member:
+def set_member(
+    project: str, user: str, body: MemberSet, request: Request, db: DbDep, caller: ProjectAdmin
+) -> Member:
     """Add ``user`` to the project, or change their role."""
+    note_audit_target(request.scope, role=body.role.value)
     return db.run(auth.set_member, project, user, body.role)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from kiln import auth
@@ -12,6 +12,7 @@ from kiln.auth import ApiToken, NewToken, Role
 from kiln.db import utcnow
 from kiln.errors import InvalidInput
 from kiln.server.deps import Caller, DbDep
+from kiln.server.middleware import note_audit_target
 
 router = APIRouter(prefix="/tokens", tags=["tokens"])
 
@@ -27,8 +28,9 @@ class TokenCreate(BaseModel):
 
 
 @router.post("", status_code=201)
-def create_token(body: TokenCreate, db: DbDep, caller: Caller) -> NewToken:
+def create_token(body: TokenCreate, request: Request, db: DbDep, caller: Caller) -> NewToken:
     """Issue a token. Its secret is in this response only; Kiln keeps just its hash."""
+    note_audit_target(request.scope, user=body.user or caller.user, project=body.project)
     expires_at: datetime | None = body.expires_at
     if body.expires_in_days is not None:
         if expires_at is not None:
@@ -36,7 +38,7 @@ def create_token(body: TokenCreate, db: DbDep, caller: Caller) -> NewToken:
                 "give expires_at or expires_in_days, not both", field="expires_in_days"
             )
         expires_at = utcnow() + timedelta(days=body.expires_in_days)
-    return db.run(
+    new = db.run(
         auth.issue_token,
         caller,
         user=body.user,
@@ -45,6 +47,8 @@ def create_token(body: TokenCreate, db: DbDep, caller: Caller) -> NewToken:
         name=body.name,
         expires_at=expires_at,
     )
+    note_audit_target(request.scope, token=new.token.id, role=new.token.role.value)
+    return new
 
 
 @router.get("")

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from kiln import auth
 from kiln.auth import User
 from kiln.server.deps import Caller, DbDep
+from kiln.server.middleware import note_audit_target
 
 router = APIRouter(prefix="/users", tags=["users"])
 
@@ -33,7 +34,8 @@ def list_users(db: DbDep, caller: Caller) -> list[User]:
 
 
 @router.post("", status_code=201)
-def create_user(body: UserCreate, db: DbDep, caller: Caller) -> User:
+def create_user(body: UserCreate, request: Request, db: DbDep, caller: Caller) -> User:
+    note_audit_target(request.scope, user=body.name, admin=body.is_admin or None)
     auth.require_site_admin(caller, "create users")
     return db.run(auth.create_user, body.name, email=body.email, is_admin=body.is_admin)
 
