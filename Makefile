@@ -26,6 +26,7 @@ $(STAMP_DEV): pyproject.toml | $(BIN)/python
 ## demo: install Kiln into .venv and run the end-to-end demo on the embedded store
 demo: $(STAMP_DEMO)
 	$(BIN)/kiln demo
+	@echo "The kiln command is in $(BIN): run '. $(BIN)/activate' to use it from this shell."
 
 ## test: lint, type-check, check the layers, and run the whole test suite
 test: lint typecheck imports pytest
