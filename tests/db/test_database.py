@@ -15,6 +15,40 @@ from kiln.db._engine import normalize_url
 from kiln.db.tables import AuditLogRow, ProjectRow
 from kiln.errors import Conflict, InvalidInput
 
+NEXT_MIGRATION = """
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0002"
+down_revision = "0001"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("projects") as batch:
+        batch.add_column(sa.Column("next_release_note", sa.Text(), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("projects") as batch:
+        batch.drop_column("next_release_note")
+"""
+
+
+@pytest.fixture
+def next_release(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Kiln's migrations plus one more, as the next release would ship them."""
+    import shutil
+
+    from kiln.db import _migrate
+
+    migrations = tmp_path / "migrations"
+    shutil.copytree(_migrate._MIGRATIONS, migrations)
+    (migrations / "versions" / "0002_next_release.py").write_text(NEXT_MIGRATION)
+    monkeypatch.setattr(_migrate, "_MIGRATIONS", migrations)
+
+
 EXPECTED_TABLES = {"projects", "users", "memberships", "api_tokens", "audit_log"}
 
 
@@ -95,18 +129,37 @@ class TestStore:
             diff = compare_metadata(MigrationContext.configure(connection), Base.metadata)
         assert diff == []
 
-    def test_outdated_schema_asks_for_upgrade(self, database_url: str) -> None:
+    def test_outdated_schema_asks_for_upgrade_then_upgrades(
+        self, database_url: str, next_release: None
+    ) -> None:
+        """A store one migration behind (the next release adds 0002) is refused until upgraded."""
+        from kiln.db import _migrate
+
+        old = Database(database_url)
+        assert old.upgrade("0001") == "0001"
+        old.dispose()
+        behind = Database(database_url)
+        with pytest.raises(Conflict, match="kiln db upgrade"):
+            behind.read(lambda s: s.execute(text("SELECT 1")))
+        assert behind.upgrade() == _migrate.head_revision() == "0002"
+        columns = {c["name"] for c in inspect(behind.engine).get_columns("projects")}
+        assert "next_release_note" in columns
+        behind.dispose()
+
+    def test_store_migrated_by_a_newer_kiln_is_refused(self, database_url: str) -> None:
         first = Database(database_url)
         first.upgrade()
         first.dispose()
         raw = create_engine(normalize_url(database_url))
         with raw.begin() as conn:
-            conn.execute(text("UPDATE alembic_version SET version_num = '0000'"))
+            conn.execute(text("UPDATE alembic_version SET version_num = 'f00dfeed'"))
         raw.dispose()
-        second = Database(database_url)
-        with pytest.raises(Conflict, match="kiln db upgrade"):
-            second.read(lambda s: s.execute(text("SELECT 1")))
-        second.dispose()
+        newer = Database(database_url)
+        with pytest.raises(Conflict, match="newer Kiln"):
+            newer.read(lambda s: s.execute(text("SELECT 1")))
+        with pytest.raises(Conflict, match="newer Kiln"):
+            newer.upgrade()
+        newer.dispose()
 
     def test_upgrade_is_idempotent(self, db: Database) -> None:
         assert db.upgrade() == db.upgrade() == db.revision()[1]

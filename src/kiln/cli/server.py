@@ -5,11 +5,15 @@ from __future__ import annotations
 import os
 import signal
 from types import FrameType
+from typing import TYPE_CHECKING
 
 import typer
 
 from kiln.cli._app import options
 from kiln.cli._output import console, err_console
+
+if TYPE_CHECKING:
+    from kiln.context import Context
 
 
 def register(app: typer.Typer) -> None:
@@ -32,6 +36,7 @@ def server(
     import uvicorn
 
     from kiln.config import Settings
+    from kiln.context import Context
     from kiln.server.logging_config import log_config
 
     given = {"host": host, "port": port, "auth": auth, "log_level": log_level}
@@ -40,7 +45,13 @@ def server(
     # Workers build their own Settings from the environment; hand the overrides on.
     for key, value in overrides.items():
         os.environ[f"KILN_{key.upper()}"] = str(value)
-    _warn_if_nobody_can_sign_in(settings)
+    # Open (and, if empty, migrate) the store once here: a store that needs
+    # `kiln db upgrade` or cannot be reached is reported as an error, not as a
+    # worker's startup traceback.
+    store = Context(settings)
+    store.db.engine  # noqa: B018
+    _warn_if_nobody_can_sign_in(store)
+    store.close()
     url = f"http://{settings.host}:{settings.port}"
     console.print(
         f"Kiln server on [bold]{url}[/] (API docs: {url}/docs), auth "
@@ -67,16 +78,12 @@ def _exit_cleanly(_signum: int, _frame: FrameType | None) -> None:
     raise SystemExit(0)
 
 
-def _warn_if_nobody_can_sign_in(settings: object) -> None:
-    from kiln.config import Settings
-    from kiln.context import Context
-
-    assert isinstance(settings, Settings)
-    if not settings.auth:
+def _warn_if_nobody_can_sign_in(store: Context) -> None:
+    if not store.settings.auth:
         return
     from kiln import auth
 
-    users = Context(settings).db.read(auth.list_users)
+    users = store.db.read(auth.list_users)
     if not any(user.is_admin and not user.disabled for user in users):
         err_console.print(
             "[yellow]auth is on but there is no administrator yet:[/] run "

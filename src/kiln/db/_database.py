@@ -65,6 +65,8 @@ class Database:
     def _check_schema(self, engine: Engine) -> None:
         revision = _migrate.upgrade_if_empty(engine)
         head = _migrate.head_revision()
+        if revision is not None and not _migrate.is_known(revision):
+            raise _migrate.unknown_revision_error(revision)
         if revision != head:
             raise Conflict(
                 f"the metadata store at {engine.url.render_as_string(hide_password=True)} is at "

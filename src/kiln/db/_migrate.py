@@ -16,6 +16,8 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, text
 
+from kiln.errors import Conflict
+
 _MIGRATIONS = Path(__file__).with_name("migrations")
 #: Arbitrary constant naming Kiln's migration lock among PostgreSQL advisory locks.
 _PG_LOCK_KEY = 7_104_231_901
@@ -34,6 +36,23 @@ def head_revision() -> str:
     return head
 
 
+def is_known(revision: str) -> bool:
+    """Whether this version of Kiln ships ``revision`` (False: a newer Kiln migrated the store)."""
+    from alembic.util.exc import CommandError
+
+    try:
+        return ScriptDirectory.from_config(_config()).get_revision(revision) is not None
+    except CommandError:
+        return False
+
+
+def unknown_revision_error(revision: str) -> Conflict:
+    return Conflict(
+        f"the metadata store is at schema revision {revision}, which this Kiln does not know: "
+        "a newer Kiln has migrated it; install that version (pip install -U kiln-ml)"
+    )
+
+
 def current_revision(connection: Connection) -> str | None:
     """The revision the database is at, or None when it has never been migrated."""
     return MigrationContext.configure(connection).get_current_revision()
@@ -49,6 +68,9 @@ def upgrade(engine: Engine, revision: str = "head") -> str:
     """Bring the schema to ``revision`` and return the revision reached."""
     with engine.connect() as connection, connection.begin():
         _lock(connection)
+        current = current_revision(connection)
+        if current is not None and not is_known(current):
+            raise unknown_revision_error(current)
         config = _config()
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
