@@ -144,3 +144,23 @@ def test_every_mutating_call_is_audited(context: Context, serve: Serve) -> None:
 )
 def test_status_table(error: KilnError, status: int) -> None:
     assert status_of(error) == status
+
+
+def test_access_log_lines_cannot_be_forged(
+    context: Context, serve: Serve, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = serve(context)
+    import time
+
+    with caplog.at_level("INFO", logger="kiln.access"):
+        client.get("/health%0A2026-01-01 forged line")
+        client.get("/health", headers={"X-Request-ID": "rid-7"})
+        deadline = time.monotonic() + 5  # the line is logged just after the response is sent
+        while time.monotonic() < deadline:
+            lines = [r.getMessage() for r in caplog.records if r.name == "kiln.access"]
+            if any("rid=rid-7" in line for line in lines):
+                break
+            time.sleep(0.01)
+    assert any("%0A" in line for line in lines)
+    assert all("\n" not in line for line in lines)
+    assert any('"GET /health" 200' in line and "rid=rid-7" in line for line in lines)

@@ -196,8 +196,12 @@ def outcome_of(status: int) -> str:
 
 
 def _line(scope: Scope) -> tuple[str, str]:
-    query = scope.get("query_string", b"").decode("latin-1")
-    return scope["method"], scope["path"] + (f"?{query}" if query else "")
+    # The raw (still percent-encoded) path: a decoded one could carry line
+    # breaks into the access log.
+    raw = scope.get("raw_path") or scope["path"].encode()
+    query = scope.get("query_string", b"")
+    target = raw + (b"?" + query if query else b"")
+    return scope["method"], target.decode("latin-1").encode("unicode_escape").decode()
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
