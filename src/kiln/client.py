@@ -10,7 +10,11 @@ from __future__ import annotations
 
 import http.client
 import json
+import random
+import shutil
 import threading
+import time
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
@@ -30,6 +34,8 @@ class ApiClient:
         project: str | None = None,
         timeout: float = 30.0,
         prefix: str = "/api/v1",
+        retries: int = 4,
+        backoff: float = 0.2,
     ) -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -41,12 +47,17 @@ class ApiClient:
         self.token = token
         self.project = project
         self.timeout = timeout
+        self.retries = retries
+        self.backoff = backoff
         self._scheme = parts.scheme
         self._netloc = parts.netloc
         self._base = parts.path.rstrip("/") + prefix
         self._local = threading.local()
+        self._open: set[http.client.HTTPConnection] = set()
+        self._open_lock = threading.Lock()
 
     def _connection(self) -> http.client.HTTPConnection:
+        """This thread's kept-alive connection (each thread has its own)."""
         conn: http.client.HTTPConnection | None = getattr(self._local, "conn", None)
         if conn is None:
             cls = (
@@ -56,7 +67,30 @@ class ApiClient:
             )
             conn = cls(self._netloc, timeout=self.timeout)
             self._local.conn = conn
+            with self._open_lock:
+                self._open.add(conn)
         return conn
+
+    def _drop(self, conn: http.client.HTTPConnection) -> None:
+        conn.close()
+        self._local.conn = None
+        with self._open_lock:
+            self._open.discard(conn)
+
+    def _headers(self, extra: dict[str, str] | None = None) -> dict[str, str]:
+        headers = {"Accept": "application/json", **(extra or {})}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        if self.project:
+            headers["X-Kiln-Project"] = self.project
+        return headers
+
+    def _target(self, path: str, params: dict[str, Any] | None) -> str:
+        target = self._base + path
+        query = {k: v for k, v in (params or {}).items() if v is not None}
+        if query:
+            target += "?" + urlencode(query, doseq=True)
+        return target
 
     def request(
         self,
@@ -66,45 +100,90 @@ class ApiClient:
         json_body: Any = None,
         params: dict[str, Any] | None = None,
     ) -> Any:
-        """Send one request; return the decoded JSON body (None for 204)."""
-        target = self._base + path
-        query = {k: v for k, v in (params or {}).items() if v is not None}
-        if query:
-            target += "?" + urlencode(query, doseq=True)
-        headers = {"Accept": "application/json"}
+        """Send one request; return the decoded JSON body (None for 204).
+
+        Connection failures and 502/503/504 answers are retried with
+        exponential back-off; other errors raise the matching ``KilnError``.
+        """
         body: bytes | None = None
+        extra: dict[str, str] = {}
         if json_body is not None:
-            body = json.dumps(json_body).encode()
-            headers["Content-Type"] = "application/json"
-        if self.token:
-            headers["Authorization"] = f"Bearer {self.token}"
-        if self.project:
-            headers["X-Kiln-Project"] = self.project
-        status, payload = self._send(method, target, body, headers)
+            body = json.dumps(json_body, allow_nan=False).encode()
+            extra["Content-Type"] = "application/json"
+        status, payload = self._send(
+            method, self._target(path, params), lambda: body, self._headers(extra)
+        )
         if status >= 400:
             raise self._error(status, payload)
         return json.loads(payload) if payload else None
 
+    def upload(self, path: str, local_file: Path, *, params: dict[str, Any] | None = None) -> Any:
+        """PUT a file as the raw request body, streamed from disk."""
+        size = local_file.stat().st_size
+        handles: list[Any] = []
+
+        def body() -> Any:
+            for handle in handles:
+                handle.close()
+            handles.append(local_file.open("rb"))
+            return handles[-1]
+
+        headers = self._headers(
+            {"Content-Type": "application/octet-stream", "Content-Length": str(size)}
+        )
+        try:
+            status, payload = self._send("PUT", self._target(path, params), body, headers)
+        finally:
+            for handle in handles:
+                handle.close()
+        if status >= 400:
+            raise self._error(status, payload)
+        return json.loads(payload) if payload else None
+
+    def download(self, path: str, dest: Path) -> Path:
+        """GET a raw body into ``dest``, streamed to disk (atomically)."""
+        partial = dest.with_name(f".{dest.name}.part")
+        conn = self._connection()
+        try:
+            conn.request("GET", self._target(path, None), headers=self._headers())
+            response = conn.getresponse()
+            if response.status >= 400:
+                raise self._error(response.status, response.read())
+            with partial.open("wb") as out:
+                shutil.copyfileobj(response, out, 1 << 20)
+            partial.replace(dest)
+        except (ConnectionError, http.client.HTTPException, OSError) as exc:
+            self._drop(conn)
+            partial.unlink(missing_ok=True)
+            if isinstance(exc, KilnError):
+                raise
+            raise KilnError(f"cannot download {path} from {self.url}: {exc}") from exc
+        return dest
+
     def _send(
-        self, method: str, target: str, body: bytes | None, headers: dict[str, str]
+        self,
+        method: str,
+        target: str,
+        body: Any,
+        headers: dict[str, str],
     ) -> tuple[int, bytes]:
-        for attempt in (1, 2):
+        attempt = 0
+        while True:
+            attempt += 1
             conn = self._connection()
             try:
-                conn.request(method, target, body=body, headers=headers)
+                conn.request(method, target, body=body(), headers=headers)
                 response = conn.getresponse()
-                return response.status, response.read()
-            except (ConnectionError, http.client.HTTPException) as exc:
-                # A kept-alive connection the server closed: reconnect once.
-                conn.close()
-                self._local.conn = None
-                if attempt == 2:
+                status, payload = response.status, response.read()
+            except (ConnectionError, http.client.HTTPException, OSError) as exc:
+                self._drop(conn)
+                if attempt > self.retries:
                     raise KilnError(f"cannot reach the Kiln server at {self.url}: {exc}") from exc
-            except OSError as exc:
-                conn.close()
-                self._local.conn = None
-                raise KilnError(f"cannot reach the Kiln server at {self.url}: {exc}") from exc
-        raise AssertionError("unreachable")  # pragma: no cover
+            else:
+                if status not in (502, 503, 504) or attempt > self.retries:
+                    return status, payload
+            delay = self.backoff * 2 ** (attempt - 1)
+            time.sleep(random.uniform(delay / 2, delay))
 
     @staticmethod
     def _error(status: int, payload: bytes) -> KilnError:
@@ -124,7 +203,9 @@ class ApiClient:
         self.close()
 
     def close(self) -> None:
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
+        """Close every connection this client opened, in any thread."""
+        with self._open_lock:
+            connections, self._open = self._open, set()
+        for conn in connections:
             conn.close()
-            self._local.conn = None
+        self._local = threading.local()

@@ -19,8 +19,8 @@ NEXT_MIGRATION = """
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0002"
-down_revision = "0001"
+revision = "next"
+down_revision = "{head}"
 branch_labels = None
 depends_on = None
 
@@ -37,19 +37,32 @@ def downgrade() -> None:
 
 
 @pytest.fixture
-def next_release(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Kiln's migrations plus one more, as the next release would ship them."""
+def next_release(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Kiln's migrations plus one the next release would ship; returns today's head."""
     import shutil
 
     from kiln.db import _migrate
 
     migrations = tmp_path / "migrations"
     shutil.copytree(_migrate._MIGRATIONS, migrations)
-    (migrations / "versions" / "0002_next_release.py").write_text(NEXT_MIGRATION)
+    head = _migrate.head_revision()
+    (migrations / "versions" / "9999_next_release.py").write_text(
+        NEXT_MIGRATION.replace("{head}", head)
+    )
     monkeypatch.setattr(_migrate, "_MIGRATIONS", migrations)
+    return head
 
 
-EXPECTED_TABLES = {"projects", "users", "memberships", "api_tokens", "audit_log"}
+EXPECTED_TABLES = {
+    "projects",
+    "users",
+    "memberships",
+    "api_tokens",
+    "audit_log",
+    "experiments",
+    "runs",
+    "metrics",
+}
 
 
 class TestStore:
@@ -130,18 +143,19 @@ class TestStore:
         assert diff == []
 
     def test_outdated_schema_asks_for_upgrade_then_upgrades(
-        self, database_url: str, next_release: None
+        self, database_url: str, next_release: str
     ) -> None:
-        """A store one migration behind (the next release adds 0002) is refused until upgraded."""
+        """A store one migration behind (the next release adds one) is refused until upgraded."""
         from kiln.db import _migrate
 
+        released = next_release
         old = Database(database_url)
-        assert old.upgrade("0001") == "0001"
+        assert old.upgrade(released) == released
         old.dispose()
         behind = Database(database_url)
         with pytest.raises(Conflict, match="kiln db upgrade"):
             behind.read(lambda s: s.execute(text("SELECT 1")))
-        assert behind.upgrade() == _migrate.head_revision() == "0002"
+        assert behind.upgrade() == _migrate.head_revision() == "next"
         columns = {c["name"] for c in inspect(behind.engine).get_columns("projects")}
         assert "next_release_note" in columns
         behind.dispose()

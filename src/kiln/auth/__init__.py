@@ -49,6 +49,7 @@ from kiln.auth._projects import (
     ensure_project,
     get_project,
     list_projects,
+    project_id,
     update_project,
 )
 from kiln.auth._roles import Role
@@ -103,6 +104,7 @@ __all__ = [
     "local_principal",
     "may_manage_user",
     "member_role",
+    "project_id",
     "record",
     "record_token_use",
     "remove_member",

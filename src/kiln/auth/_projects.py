@@ -27,6 +27,11 @@ def project_row(session: Session, name: str) -> ProjectRow:
     return row
 
 
+def project_id(session: Session, name: str) -> int:
+    """The id of project ``name`` (for other domains' foreign keys), or ``NotFound``."""
+    return project_row(session, name).id
+
+
 def create_project(session: Session, name: str, description: str = "") -> Project:
     """Create project ``name``; ``AlreadyExists`` if the name is taken."""
     check_project_name(name)

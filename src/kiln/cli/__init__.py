@@ -10,7 +10,19 @@ from __future__ import annotations
 
 import sys
 
-from kiln.cli import admin, audit, db, demo, doctor, projects, server, tokens, users
+from kiln.cli import (
+    admin,
+    audit,
+    db,
+    demo,
+    doctor,
+    experiments,
+    projects,
+    runs,
+    server,
+    tokens,
+    users,
+)
 from kiln.cli._app import app
 from kiln.cli._output import exit_code_of, print_error
 from kiln.errors import KilnError
@@ -19,7 +31,7 @@ __all__ = ["app", "main"]
 
 for _module in (doctor, admin, server, demo):
     _module.register(app)
-for _group in (db, projects, users, tokens, audit):
+for _group in (db, projects, users, tokens, audit, experiments, runs):
     app.add_typer(_group.app, name=_group.NAME, help=_group.HELP)
 
 

@@ -12,5 +12,49 @@ from kiln.db.tables.auth import (
     ProjectRow,
     UserRow,
 )
+from kiln.db.tables.registry import (
+    AliasEventRow,
+    AliasGateRow,
+    ModelAliasRow,
+    ModelVersionRow,
+    ModelVersionTagRow,
+    RegisteredModelRow,
+    RegisteredModelTagRow,
+)
+from kiln.db.tables.tracking import (
+    DatasetRow,
+    ExperimentRow,
+    ExperimentTagRow,
+    LatestMetricRow,
+    MetricRow,
+    ParamRow,
+    RunArtifactRow,
+    RunInputRow,
+    RunRow,
+    RunTagRow,
+)
 
-__all__ = ["ApiTokenRow", "AuditLogRow", "MembershipRow", "ProjectRow", "UserRow"]
+__all__ = [
+    "AliasEventRow",
+    "AliasGateRow",
+    "ApiTokenRow",
+    "AuditLogRow",
+    "DatasetRow",
+    "ExperimentRow",
+    "ExperimentTagRow",
+    "LatestMetricRow",
+    "MembershipRow",
+    "MetricRow",
+    "ModelAliasRow",
+    "ModelVersionRow",
+    "ModelVersionTagRow",
+    "ParamRow",
+    "ProjectRow",
+    "RegisteredModelRow",
+    "RegisteredModelTagRow",
+    "RunArtifactRow",
+    "RunInputRow",
+    "RunRow",
+    "RunTagRow",
+    "UserRow",
+]

@@ -6,10 +6,17 @@ domain adds its module here and its router to ``ROUTERS``.
 
 from fastapi import APIRouter, Depends
 
-from kiln.server.api import audit, projects, tokens, users
+from kiln.server.api import audit, experiments, projects, runs, tokens, users
 from kiln.server.deps import get_caller
 
-ROUTERS = (projects.router, users.router, tokens.router, audit.router)
+ROUTERS = (
+    projects.router,
+    users.router,
+    tokens.router,
+    audit.router,
+    experiments.router,
+    runs.router,
+)
 
 
 def api_router() -> APIRouter:
