@@ -16,7 +16,7 @@ $(BIN)/python:
 	$(PIP) install --quiet --upgrade pip
 
 $(STAMP_DEMO): pyproject.toml | $(BIN)/python
-	$(PIP) install --quiet -e .
+	$(PIP) install --quiet -e '.[ml]'
 	touch $@
 
 $(STAMP_DEV): pyproject.toml | $(BIN)/python

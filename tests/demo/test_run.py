@@ -19,8 +19,11 @@ def test_demo_runs_twice_and_reports_each_stage(make_context: Callable[..., Cont
         out = io.StringIO()
         state = run(context, n_transactions=5_000, console=Console(file=out, width=200))
         text = out.getvalue()
-        for stage in ("1. Stores", "2. Project and access", "3. Demo data", "4. Server"):
-            assert f"✓ {stage}" in text
+        for number, stage in enumerate(
+            ("Stores", "Project and access", "Demo data", "Training and tracking", "Server"),
+            start=1,
+        ):
+            assert f"✓ {number}. {stage}" in text
         assert "no token → 401" in text
         assert "viewer's write → 403" in text
         assert "revoked token → 401" in text
@@ -29,6 +32,8 @@ def test_demo_runs_twice_and_reports_each_stage(make_context: Callable[..., Cont
     assert state.reference is not None
     assert len(state.reference.transactions) == 5_000
     assert len(state.blobs) == 6
+    assert [c.name for c in state.candidates] != []
+    assert all(c.auc > 0.6 for c in state.candidates)  # 5,000 rows: a small sample
     assert all(context.artifacts.exists(digest) for digest in state.blobs.values())
     db = context.db
     assert db.read(auth.member_role, DEMO_PROJECT, DEMO_USER) is auth.Role.EDITOR

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from rich.console import Console
 
@@ -28,6 +29,7 @@ class DemoState:
     current: DemoData | None = None
     blobs: dict[str, str] = field(default_factory=dict)
     token_secret: str = ""
+    candidates: list[Any] = field(default_factory=list)
     look_here: list[str] = field(default_factory=list)
 
 
@@ -146,10 +148,28 @@ def stage_server(state: DemoState) -> str:
     )
 
 
+def stage_training(state: DemoState) -> str:
+    """Train three fraud models on the reference window; each is a tracked run."""
+    import kiln
+    from kiln.demo._training import train_candidates
+
+    assert state.reference is not None
+    kiln.configure(state.context.settings.model_copy(update={"project": DEMO_PROJECT}))
+    state.candidates = train_candidates(state.reference, seed=state.seed, experiment="fraud")
+    best = state.candidates[0]
+    state.look_here.append(
+        f"runs: kiln --project {DEMO_PROJECT} runs list -e fraud -o 'metrics.auc DESC' "
+        "-c metrics.auc -c metrics.average_precision"
+    )
+    scores = ", ".join(f"{c.name} AUC {c.auc:.3f}" for c in state.candidates)
+    return f"3 runs in experiment 'fraud' ({scores}); best: {best.name}"
+
+
 STAGES: list[tuple[str, Stage]] = [
     ("Stores", stage_store),
     ("Project and access", stage_project),
     ("Demo data", stage_data),
+    ("Training and tracking", stage_training),
     ("Server, tokens and audit", stage_server),
 ]
 

@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import tempfile
+import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -145,9 +146,19 @@ def dataset_input(
     import pyarrow as pa
 
     frame = _as_pandas(data)
-    hashed = pd.util.hash_pandas_object(frame, index=False).to_numpy()
+    hashable = frame
+    zoned = [n for n, t in frame.dtypes.items() if isinstance(t, pd.DatetimeTZDtype)]
+    if zoned:  # hash instants, not wall times (and avoid pandas' tz-dropping path)
+        hashable = frame.assign(
+            **{n: frame[n].dt.tz_convert("UTC").dt.tz_localize(None) for n in zoned}
+        )
+    hashed = pd.util.hash_pandas_object(hashable, index=False).to_numpy()
     digest = hashlib.sha256(hashed.tobytes())
-    schema = pa.Schema.from_pandas(frame, preserve_index=False)
+    with warnings.catch_warnings():
+        # pyarrow reads tz-aware columns through Series.values, which pandas 3.1
+        # deprecates; the schema it infers is right, so the warning is noise.
+        warnings.filterwarnings("ignore", "Series.values returning an ndarray", DeprecationWarning)
+        schema = pa.Schema.from_pandas(frame.head(0), preserve_index=False)
     digest.update(str(schema).encode())
     columns = [{"name": f.name, "type": str(f.type)} for f in schema]
     return DatasetInput(

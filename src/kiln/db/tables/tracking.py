@@ -57,14 +57,10 @@ class ExperimentTagRow(Base):
 
 class RunRow(Base):
     __tablename__ = "runs"
-    __table_args__ = (
-        Index("ix_runs_experiment_id_start_time", "experiment_id", "start_time"),
-    )
+    __table_args__ = (Index("ix_runs_experiment_id_start_time", "experiment_id", "start_time"),)
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    experiment_id: Mapped[int] = mapped_column(
-        ForeignKey("experiments.id", ondelete="CASCADE")
-    )
+    experiment_id: Mapped[int] = mapped_column(ForeignKey("experiments.id", ondelete="CASCADE"))
     name: Mapped[str] = mapped_column(String(NAME_LENGTH))
     status: Mapped[str] = mapped_column(String(16), index=True)
     start_time: Mapped[int] = mapped_column(BigInteger)
@@ -79,9 +75,7 @@ class ParamRow(Base):
     __tablename__ = "params"
     __table_args__ = (Index("ix_params_key_value", "key", "value_prefix"),)
 
-    run_id: Mapped[str] = mapped_column(
-        ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True
-    )
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
     key: Mapped[str] = mapped_column(String(KEY_LENGTH), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
     #: The first 250 characters of ``value``, indexed for search.
@@ -92,9 +86,7 @@ class RunTagRow(Base):
     __tablename__ = "run_tags"
     __table_args__ = (Index("ix_run_tags_key_value", "key", "value_prefix"),)
 
-    run_id: Mapped[str] = mapped_column(
-        ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True
-    )
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
     key: Mapped[str] = mapped_column(String(KEY_LENGTH), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
     value_prefix: Mapped[str] = mapped_column(String(KEY_LENGTH))
@@ -121,9 +113,7 @@ class LatestMetricRow(Base):
     __tablename__ = "latest_metrics"
     __table_args__ = (Index("ix_latest_metrics_key_value", "key", "value"),)
 
-    run_id: Mapped[str] = mapped_column(
-        ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True
-    )
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
     key: Mapped[str] = mapped_column(String(KEY_LENGTH), primary_key=True)
     value: Mapped[float] = mapped_column(Float)
     is_nan: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -153,9 +143,7 @@ class DatasetRow(Base):
 class RunInputRow(Base):
     __tablename__ = "run_inputs"
 
-    run_id: Mapped[str] = mapped_column(
-        ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True
-    )
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
     dataset_id: Mapped[int] = mapped_column(
         ForeignKey("datasets.id", ondelete="CASCADE"), primary_key=True, index=True
     )
@@ -167,9 +155,7 @@ class RunArtifactRow(Base):
 
     __tablename__ = "run_artifacts"
 
-    run_id: Mapped[str] = mapped_column(
-        ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True
-    )
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
     path: Mapped[str] = mapped_column(String(1024), primary_key=True)
     digest: Mapped[str] = mapped_column(String(64), index=True)
     size: Mapped[int] = mapped_column(BigInteger)
