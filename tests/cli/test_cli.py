@@ -20,11 +20,14 @@ import pytest
 
 from kiln import __version__, auth
 from kiln.db import Database
+from kiln.db._migrate import head_revision
 
 KILN = shutil.which("kiln", path=os.path.dirname(sys.executable))
 UNREACHABLE_POSTGRES = "postgresql://kiln:hunter2@127.0.0.1:1/kiln"
 
 Result = subprocess.CompletedProcess[str]
+
+HEAD = head_revision()
 
 
 class Run(Protocol):
@@ -129,7 +132,7 @@ def test_init_creates_the_home_and_is_safe_to_rerun(run: Run, home: Path) -> Non
 
     assert (home / "kiln.toml").is_file()
     assert (home / "kiln.db").is_file()
-    assert f"metadata store sqlite:///{home / 'kiln.db'} (schema 0001)" in first.stdout
+    assert f"metadata store sqlite:///{home / 'kiln.db'} (schema {HEAD})" in first.stdout
     assert first.stdout.count("✓") == 4
     (home / "kiln.toml").write_text('project = "kept"\n')
     seed(home, projects=["survivor"])
@@ -149,11 +152,11 @@ def test_init_creates_the_artifact_folder(run: Run, home: Path) -> None:
 
 def test_db_current_and_upgrade(run: Run) -> None:
     empty = run("db", "current")
-    assert "store at empty, Kiln needs 0001: needs `kiln db upgrade`" in empty.stdout
+    assert f"store at empty, Kiln needs {HEAD}: needs `kiln db upgrade`" in empty.stdout
 
-    assert "upgraded from empty to 0001" in run("db", "upgrade").stdout
-    assert "store at 0001, Kiln needs 0001: up to date" in run("db", "current").stdout
-    assert "is up to date at revision 0001" in run("db", "upgrade").stdout
+    assert f"upgraded from empty to {HEAD}" in run("db", "upgrade").stdout
+    assert f"store at {HEAD}, Kiln needs {HEAD}: up to date" in run("db", "current").stdout
+    assert f"is up to date at revision {HEAD}" in run("db", "upgrade").stdout
 
 
 def test_doctor_prints_the_masked_configuration_and_checks(run: Run, home: Path) -> None:
@@ -401,9 +404,9 @@ def test_project_option_overrides_kiln_project(run: Run, home: Path) -> None:
 def test_flow_on_postgres(postgres_url: str, run: Run, home: Path) -> None:
     env = kiln_env(home, KILN_DATABASE_URL=postgres_url)
 
-    assert "upgraded from empty to 0001" in run("db", "upgrade", env=env).stdout
+    assert f"upgraded from empty to {HEAD}" in run("db", "upgrade", env=env).stdout
     doctor = run("doctor", env=env)
-    assert "reachable (postgresql), schema 0001 (current)" in doctor.stdout
+    assert f"reachable (postgresql), schema {HEAD} (current)" in doctor.stdout
     run("users", "create", "alice", env=env)
     run("projects", "create", "fraud", env=env)
     run("projects", "add-member", "fraud", "alice", "-r", "editor", env=env)
