@@ -15,7 +15,15 @@ import pytest
 
 import kiln
 
-PUBLIC_SUBPACKAGES = ["kiln.db", "kiln.auth", "kiln.artifacts", "kiln.server"]
+PUBLIC_SUBPACKAGES = [
+    "kiln.db",
+    "kiln.auth",
+    "kiln.artifacts",
+    "kiln.server",
+    "kiln.tracking",
+    "kiln.models",
+    "kiln.registry",
+]
 
 #: Libraries that ``import kiln`` (and so ``kiln --help``) must not load.
 HEAVY = {

@@ -30,6 +30,8 @@ if TYPE_CHECKING:
         PermissionDenied,
         Unauthenticated,
     )
+    from kiln.models import log_model
+    from kiln.registry import load_model, register_model, set_alias
     from kiln.tracking import (
         active_run,
         download_artifacts,
@@ -78,6 +80,7 @@ __all__ = [
     "get_metric_history",
     "get_run",
     "list_artifacts",
+    "load_model",
     "log_artifact",
     "log_artifacts",
     "log_dict",
@@ -85,11 +88,14 @@ __all__ = [
     "log_input",
     "log_metric",
     "log_metrics",
+    "log_model",
     "log_param",
     "log_params",
     "log_table",
     "log_text",
+    "register_model",
     "search_runs",
+    "set_alias",
     "set_experiment",
     "set_tag",
     "set_tags",
@@ -109,6 +115,10 @@ _LAZY = {
     "Unauthenticated": "kiln.errors",
     "configure": "kiln.context",
     "get_context": "kiln.context",
+    "load_model": "kiln.registry",
+    "log_model": "kiln.models",
+    "register_model": "kiln.registry",
+    "set_alias": "kiln.registry",
     "active_run": "kiln.tracking",
     "download_artifacts": "kiln.tracking",
     "end_run": "kiln.tracking",

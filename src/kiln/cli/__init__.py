@@ -17,6 +17,7 @@ from kiln.cli import (
     demo,
     doctor,
     experiments,
+    models,
     projects,
     runs,
     server,
@@ -31,7 +32,7 @@ __all__ = ["app", "main"]
 
 for _module in (doctor, admin, server, demo):
     _module.register(app)
-for _group in (db, projects, users, tokens, audit, experiments, runs):
+for _group in (db, projects, users, tokens, audit, experiments, runs, models):
     app.add_typer(_group.app, name=_group.NAME, help=_group.HELP)
 
 

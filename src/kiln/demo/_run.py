@@ -165,11 +165,52 @@ def stage_training(state: DemoState) -> str:
     return f"3 runs in experiment 'fraud' ({scores}); best: {best.name}"
 
 
+DEMO_MODEL = "fraud-detector"
+CHAMPION_GATE: list[dict[str, Any]] = [
+    {"name": "auc-floor", "type": "metric_threshold", "metric": "auc", "op": ">=", "value": 0.8},
+    {"name": "beats-champion", "type": "beats_current", "metric": "auc", "direction": "max"},
+]
+
+
+def stage_registry(state: DemoState) -> str:
+    """Register the two best models; the best becomes champion through a gate."""
+    from kiln import registry
+    from kiln.demo._training import FEATURES, feature_frame
+
+    best, runner_up = state.candidates[0], state.candidates[1]
+    champion = registry.register_model(
+        best.model_uri, DEMO_MODEL, description="Card-fraud classifier (kiln demo)."
+    )
+    challenger = registry.register_model(runner_up.model_uri, DEMO_MODEL)
+    registry.set_gate(DEMO_MODEL, "champion", CHAMPION_GATE)
+    event = registry.set_alias(DEMO_MODEL, "champion", champion.version, note="kiln demo")
+    registry.set_alias(DEMO_MODEL, "challenger", challenger.version, note="kiln demo")
+    checks = ", ".join(
+        f"{r.name} {'passed' if r.passed else 'failed'}"
+        + (f" ({r.observed:.3f})" if r.observed is not None else "")
+        for r in event.results
+    )
+    model = registry.load_model(f"models:/{DEMO_MODEL}@champion")
+    assert state.current is not None
+    current = feature_frame(state.current).dropna()
+    flagged = float((model.predict(current[FEATURES]) == 1).mean())
+    state.look_here.append(
+        f"model versions and aliases: kiln --project {DEMO_PROJECT} models versions {DEMO_MODEL}; "
+        f"alias history: kiln --project {DEMO_PROJECT} models alias history {DEMO_MODEL} champion"
+    )
+    return (
+        f"{DEMO_MODEL} v{champion.version} ({best.name}) is champion through its gate ({checks}), "
+        f"v{challenger.version} ({runner_up.name}) is challenger; loaded back from "
+        f"models:/{DEMO_MODEL}@champion, it flags {flagged:.1%} of the drifted window"
+    )
+
+
 STAGES: list[tuple[str, Stage]] = [
     ("Stores", stage_store),
     ("Project and access", stage_project),
     ("Demo data", stage_data),
     ("Training and tracking", stage_training),
+    ("Model registry", stage_registry),
     ("Server, tokens and audit", stage_server),
 ]
 

@@ -6,7 +6,7 @@ domain adds its module here and its router to ``ROUTERS``.
 
 from fastapi import APIRouter, Depends
 
-from kiln.server.api import audit, experiments, projects, runs, tokens, users
+from kiln.server.api import audit, experiments, projects, registry, runs, tokens, users
 from kiln.server.deps import get_caller
 
 ROUTERS = (
@@ -16,6 +16,7 @@ ROUTERS = (
     audit.router,
     experiments.router,
     runs.router,
+    registry.router,
 )
 
 
