@@ -20,7 +20,14 @@ def test_demo_runs_twice_and_reports_each_stage(make_context: Callable[..., Cont
         state = run(context, n_transactions=5_000, console=Console(file=out, width=200))
         text = out.getvalue()
         for number, stage in enumerate(
-            ("Stores", "Project and access", "Demo data", "Training and tracking", "Server"),
+            (
+                "Stores",
+                "Project and access",
+                "Demo data",
+                "Training and tracking",
+                "Model registry",
+                "Server",
+            ),
             start=1,
         ):
             assert f"✓ {number}. {stage}" in text
@@ -34,6 +41,15 @@ def test_demo_runs_twice_and_reports_each_stage(make_context: Callable[..., Cont
     assert len(state.blobs) == 6
     assert [c.name for c in state.candidates] != []
     assert all(c.auc > 0.6 for c in state.candidates)  # 5,000 rows: a small sample
+    assert "is champion through its gate (auc-floor passed" in text
+    import kiln
+    from kiln import registry
+
+    kiln.configure(context.settings.model_copy(update={"project": DEMO_PROJECT}))
+    champion = registry.get_model_version_by_alias("fraud-detector", "champion")
+    assert champion.version >= 1
+    history = registry.alias_history("fraud-detector", "champion")
+    assert all(result.passed for event in history for result in event.results)
     assert all(context.artifacts.exists(digest) for digest in state.blobs.values())
     db = context.db
     assert db.read(auth.member_role, DEMO_PROJECT, DEMO_USER) is auth.Role.EDITOR

@@ -176,6 +176,7 @@ def stage_registry(state: DemoState) -> str:
     """Register the two best models; the best becomes champion through a gate."""
     from kiln import registry
     from kiln.demo._training import FEATURES, feature_frame
+    from kiln.errors import Conflict
 
     best, runner_up = state.candidates[0], state.candidates[1]
     champion = registry.register_model(
@@ -183,8 +184,11 @@ def stage_registry(state: DemoState) -> str:
     )
     challenger = registry.register_model(runner_up.model_uri, DEMO_MODEL)
     registry.set_gate(DEMO_MODEL, "champion", CHAMPION_GATE)
-    event = registry.set_alias(DEMO_MODEL, "champion", champion.version, note="kiln demo")
     registry.set_alias(DEMO_MODEL, "challenger", challenger.version, note="kiln demo")
+    try:
+        event = registry.set_alias(DEMO_MODEL, "champion", champion.version, note="kiln demo")
+    except Conflict as refused:  # the gate said no: show it, keep the old champion
+        return f"{DEMO_MODEL} v{champion.version} ({best.name}) was refused by the gate: {refused}"
     checks = ", ".join(
         f"{r.name} {'passed' if r.passed else 'failed'}"
         + (f" ({r.observed:.3f})" if r.observed is not None else "")
