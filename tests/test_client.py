@@ -89,3 +89,39 @@ def test_reconnects_after_the_server_restarts(secured: tuple[Context, str]) -> N
     with BackgroundServer(create_app(context), port=port):
         assert client.request("GET", "/users/me")["user"] == "root"
     client.close()
+
+
+def test_retries_with_back_off_on_5xx_but_never_replays_a_failed_post() -> None:
+    from fastapi import FastAPI
+    from fastapi.responses import JSONResponse
+
+    calls = {"get": 0, "post": 0, "busy": 0}
+    app = FastAPI()
+
+    @app.get("/api/v1/flaky")
+    def flaky_get() -> JSONResponse:
+        calls["get"] += 1
+        if calls["get"] < 3:
+            return JSONResponse({"error_code": "INTERNAL_ERROR", "message": "x"}, 500)
+        return JSONResponse({"ok": True})
+
+    @app.post("/api/v1/flaky")
+    def flaky_post() -> JSONResponse:
+        calls["post"] += 1
+        return JSONResponse({"error_code": "INTERNAL_ERROR", "message": "maybe committed"}, 500)
+
+    @app.post("/api/v1/busy")
+    def busy_post() -> JSONResponse:
+        calls["busy"] += 1
+        if calls["busy"] < 2:
+            return JSONResponse({"message": "restarting"}, 503)
+        return JSONResponse({"ok": True})
+
+    with BackgroundServer(app) as url, ApiClient(url, backoff=0.01) as client:
+        assert client.request("GET", "/flaky") == {"ok": True}
+        assert calls["get"] == 3
+        with pytest.raises(KilnError, match="maybe committed"):
+            client.request("POST", "/flaky", json_body={})
+        assert calls["post"] == 1
+        assert client.request("POST", "/busy", json_body={}) == {"ok": True}
+        assert calls["busy"] == 2

@@ -22,6 +22,12 @@ from kiln.errors import InvalidInput, KilnError, error_class
 
 __all__ = ["ApiClient"]
 
+#: Answers that mean the request never reached Kiln (a proxy or a restart): always retried.
+_RETRY_ALWAYS = frozenset({502, 503, 504})
+#: Methods whose replay cannot double an effect: retried on any 5xx. A POST that
+#: failed with 500 may have committed (a metric batch), so it is not replayed.
+_IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "PATCH"})
+
 
 class ApiClient:
     """Calls a Kiln server: ``client.request("GET", "/projects")`` → decoded JSON."""
@@ -103,7 +109,8 @@ class ApiClient:
         """Send one request; return the decoded JSON body (None for 204).
 
         Connection failures and 502/503/504 answers are retried with
-        exponential back-off; other errors raise the matching ``KilnError``.
+        exponential back-off, and so is any 5xx of an idempotent method
+        (GET, PUT, DELETE, PATCH); other errors raise the matching ``KilnError``.
         """
         body: bytes | None = None
         extra: dict[str, str] = {}
@@ -180,7 +187,10 @@ class ApiClient:
                 if attempt > self.retries:
                     raise KilnError(f"cannot reach the Kiln server at {self.url}: {exc}") from exc
             else:
-                if status not in (502, 503, 504) or attempt > self.retries:
+                retryable = status in _RETRY_ALWAYS or (
+                    status >= 500 and method in _IDEMPOTENT_METHODS
+                )
+                if not retryable or attempt > self.retries:
                     return status, payload
             delay = self.backoff * 2 ** (attempt - 1)
             time.sleep(random.uniform(delay / 2, delay))
