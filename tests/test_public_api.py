@@ -23,6 +23,7 @@ PUBLIC_SUBPACKAGES = [
     "kiln.tracking",
     "kiln.models",
     "kiln.registry",
+    "kiln.autolog",
 ]
 
 #: Libraries that ``import kiln`` (and so ``kiln --help``) must not load.

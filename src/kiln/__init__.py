@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from kiln._version import __version__
 
 if TYPE_CHECKING:
+    from kiln.autolog import autolog
     from kiln.config import Settings
     from kiln.context import Context, configure, get_context
     from kiln.errors import (
@@ -71,6 +72,7 @@ __all__ = [
     "Unauthenticated",
     "__version__",
     "active_run",
+    "autolog",
     "configure",
     "download_artifacts",
     "end_run",
@@ -104,6 +106,7 @@ __all__ = [
 
 # name -> module that defines it; resolved on first attribute access.
 _LAZY = {
+    "autolog": "kiln.autolog",
     "AlreadyExists": "kiln.errors",
     "Conflict": "kiln.errors",
     "Context": "kiln.context",

@@ -218,3 +218,12 @@ def test_a_param_clash_found_at_the_end_keeps_the_metrics(sdk: Context) -> None:
     assert stored.metrics["kept"].value == 1.0
     assert stored.params == {"lr": "0.1"}
     assert stored.status is RunStatus.FINISHED
+
+
+def test_a_refused_params_batch_remembers_none_of_it(sdk: Context) -> None:
+    with kiln.start_run() as run:
+        kiln.log_param("b", 1)
+        with pytest.raises(Conflict):
+            kiln.log_params({"a": 1, "b": 2})
+        kiln.log_param("a", 1)  # not lost: the refused batch recorded nothing
+    assert kiln.get_run(run.id).params == {"a": "1", "b": "1"}

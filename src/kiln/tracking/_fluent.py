@@ -296,21 +296,22 @@ def log_param(key: str, value: Any, *, run_id: str | None = None) -> Any:
 def log_params(params: Mapping[str, Any], *, run_id: str | None = None) -> None:
     rid, tracking = _target(run_id)
     known = _known_params(rid)
-    fresh = []
-    for key, value in params.items():
+    fresh: dict[str, str] = {}
+    for key, value in params.items():  # check them all before remembering any
         check_key(key, what="param key", field="key")
         text = check_value(str(value), limit=MAX_PARAM_VALUE_LENGTH, what=f"param {key!r}")
-        if key in known and known[key] != text:
+        if known.get(key, text) != text or fresh.get(key, text) != text:
             raise Conflict(
-                f"param {key!r} of run {rid} is already {known[key]!r}; params cannot change "
-                f"(tried {text!r}): log it under another key or start a new run",
+                f"param {key!r} of run {rid} is already {known.get(key, fresh.get(key))!r}; "
+                f"params cannot change (tried {text!r}): log it under another key or start "
+                "a new run",
                 field="value",
             )
         if key not in known:
-            known[key] = text
-            fresh.append(Param(key, text))
+            fresh[key] = text
     if fresh:
-        _buffer.add(rid, _writer(tracking), params=fresh)
+        _buffer.add(rid, _writer(tracking), params=[Param(k, v) for k, v in fresh.items()])
+        known.update(fresh)
 
 
 def _known_params(run_id: str) -> dict[str, str]:
