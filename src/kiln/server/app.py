@@ -16,6 +16,7 @@ from kiln.context import Context
 from kiln.server.api import api_router
 from kiln.server.errors import install_error_handlers
 from kiln.server.middleware import AuditMiddleware, RequestContextMiddleware
+from kiln.server.mlflow import mlflow_routers
 from kiln.server.responses import JSONResponse
 
 log = logging.getLogger("kiln.server")
@@ -53,6 +54,8 @@ def create_app(context: Context | Settings | None = None) -> FastAPI:
     app.state.context = ctx
     install_error_handlers(app)
     app.include_router(api_router())
+    for router in mlflow_routers():
+        app.include_router(router, include_in_schema=False)
 
     @app.get("/health", tags=["health"])
     def health(request: Request) -> JSONResponse:

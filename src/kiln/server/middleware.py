@@ -123,7 +123,7 @@ class AuditMiddleware:
         if (
             scope["type"] != "http"
             or scope["method"] not in MUTATING_METHODS
-            or not scope["path"].startswith("/api/")
+            or not scope["path"].startswith(("/api/", "/ajax-api/"))
         ):
             await self.app(scope, receive, send)
             return

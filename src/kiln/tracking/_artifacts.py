@@ -92,3 +92,24 @@ def get_artifact(session: Session, project: str, run_id: str, path: str) -> RunA
     if row is None:
         raise NotFound(f"run {run_id} has no artifact {path!r}")
     return RunArtifact(path=row.path, digest=row.digest, size=row.size)
+
+
+def forget_artifacts(session: Session, project: str, run_id: str, path: str) -> int:
+    """Remove a run's file, or every file under a folder; return how many.
+
+    The blobs stay in the content-addressed store (other records may share them).
+    """
+    from sqlalchemy import delete
+
+    run_row(session, project, run_id)
+    path = validate_artifact_path(path.rstrip("/")) if path else ""
+    query = delete(RunArtifactRow).where(RunArtifactRow.run_id == run_id)
+    if path:
+        query = query.where(
+            (RunArtifactRow.path == path)
+            | RunArtifactRow.path.startswith(f"{path}/", autoescape=True)
+        )
+    removed: int = session.execute(query).rowcount  # type: ignore[attr-defined]
+    if removed == 0:
+        raise NotFound(f"run {run_id} has no artifact at {path!r}")
+    return removed

@@ -1,0 +1,107 @@
+"""MLflow's artifact proxy (``/api/2.0/mlflow-artifacts/artifacts``) over Kiln's run artifacts.
+
+MLflow clients address a run's files as ``<experiment>/<run>/artifacts/<path>``
+(the run's ``artifact_uri`` is ``mlflow-artifacts:/<experiment>/<run>/artifacts``).
+Every path is validated with Kiln's artifact path rules before anything is
+looked up, and bodies stream through a temporary file, never memory.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import anyio.to_thread
+from fastapi import APIRouter, Request
+from starlette.responses import StreamingResponse
+
+from kiln.artifacts import validate_artifact_path
+from kiln.errors import InvalidInput, NotFound
+from kiln.server.deps import ContextDep, DbDep, Editor, RequestProject, Viewer
+from kiln.server.mlflow._route import MlflowRoute
+from kiln.server.responses import JSONResponse
+from kiln.tracking import _artifacts, _runs
+
+router = APIRouter(route_class=MlflowRoute)
+
+
+def _split(path: str) -> tuple[str, str]:
+    """``<experiment>/<run>/artifacts[/<rest>]`` → ``(run_id, rest)``."""
+    path = validate_artifact_path(path.strip("/")) if path.strip("/") else ""
+    parts = path.split("/", 3)
+    if len(parts) < 3 or parts[2] != "artifacts":
+        raise InvalidInput(
+            f"artifact path {path!r} is not <experiment_id>/<run_id>/artifacts/<path>",
+            field="path",
+        )
+    return parts[1], parts[3] if len(parts) == 4 else ""
+
+
+@router.get("/artifacts")
+def list_artifacts(
+    db: DbDep, caller: Viewer, project: RequestProject, path: str = ""
+) -> JSONResponse:
+    """Direct children of a folder, as MLflow lists them."""
+    run_id, folder = _split(path)
+    found = db.read(_artifacts.list_artifacts, project, run_id, folder)
+    prefix = f"{folder}/" if folder else ""
+    files: dict[str, dict[str, Any]] = {}
+    for artifact in found:
+        if artifact.path == folder:
+            continue  # the path names a file, not a folder
+        child, _, rest = artifact.path[len(prefix) :].partition("/")
+        if rest:
+            files.setdefault(child, {"path": child, "is_dir": True})
+        else:
+            files[child] = {"path": child, "is_dir": False, "file_size": artifact.size}
+    return JSONResponse({"files": sorted(files.values(), key=lambda f: f["path"])})
+
+
+@router.get("/artifacts/{path:path}")
+def download_artifact(
+    path: str, context: ContextDep, caller: Viewer, project: RequestProject
+) -> StreamingResponse:
+    run_id, file = _split(path)
+    if not file:
+        raise NotFound(f"{path!r} is a folder, not a file")
+    artifact = context.db.read(_artifacts.get_artifact, project, run_id, file)
+    handle = context.artifacts.open(artifact.digest)
+
+    def chunks() -> Any:
+        with handle:
+            while chunk := handle.read(1 << 20):
+                yield chunk
+
+    return StreamingResponse(
+        chunks(),
+        media_type="application/octet-stream",
+        headers={"Content-Length": str(artifact.size)},
+    )
+
+
+@router.put("/artifacts/{path:path}")
+async def upload_artifact(
+    path: str, request: Request, context: ContextDep, caller: Editor, project: RequestProject
+) -> JSONResponse:
+    run_id, file = _split(path)
+    if not file:
+        raise InvalidInput(f"{path!r} names no file", field="path")
+    await anyio.to_thread.run_sync(context.db.read, _runs.get_run, project, run_id)
+    with tempfile.TemporaryDirectory(prefix="kiln-upload-") as folder:
+        spool = Path(folder) / "body"
+        with spool.open("wb") as out:
+            async for chunk in request.stream():
+                out.write(chunk)
+        blob = await anyio.to_thread.run_sync(context.artifacts.put_file, spool)
+    await anyio.to_thread.run_sync(
+        context.db.run, _artifacts.record_artifact, project, run_id, file, blob.digest, blob.size
+    )
+    return JSONResponse({})
+
+
+@router.delete("/artifacts/{path:path}")
+def delete_artifact(path: str, db: DbDep, caller: Editor, project: RequestProject) -> JSONResponse:
+    run_id, file = _split(path)
+    db.run(_artifacts.forget_artifacts, project, run_id, file)
+    return JSONResponse({})
