@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 import anyio.to_thread
 from fastapi import FastAPI
 from starlette.requests import Request
+from starlette.responses import PlainTextResponse
 
 from kiln._version import __version__
 from kiln.config import Settings
@@ -69,6 +70,11 @@ def create_app(context: Context | Settings | None = None) -> FastAPI:
                 status_code=503,
             )
         return JSONResponse({"status": "ok", "version": __version__, "database": "ok"})
+
+    @app.get("/version", tags=["health"], response_class=PlainTextResponse)
+    def version() -> str:
+        """The server's version as plain text (MLflow clients probe this route)."""
+        return __version__
 
     # Outermost last: the request id wraps everything, auditing sits inside it.
     app.add_middleware(AuditMiddleware, context=ctx)

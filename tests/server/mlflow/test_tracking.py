@@ -176,3 +176,16 @@ def test_artifact_proxy_refuses_traversal(kiln_server: str, path: str) -> None:
     response = httpx.get(f"{kiln_server}/api/2.0/mlflow-artifacts/artifacts", params={"path": path})
     assert response.status_code == 400
     assert response.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+
+
+def test_probe_routes(kiln_server: str) -> None:
+    import httpx
+
+    from kiln import __version__
+
+    assert httpx.get(f"{kiln_server}/version").text == __version__
+    assert httpx.get(f"{kiln_server}/health").json()["status"] == "ok"
+    info = httpx.get(f"{kiln_server}/api/3.0/mlflow/server-info").json()
+    assert info["kiln_version"] == __version__
+    ajax = httpx.get(f"{kiln_server}/ajax-api/2.0/mlflow/experiments/search")
+    assert ajax.status_code == 200
