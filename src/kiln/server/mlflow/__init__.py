@@ -1,6 +1,8 @@
 """MLflow REST compatibility: existing ``mlflow`` clients talk to ``kiln server`` unchanged.
 
 - ``tracking``: ``/api/2.0/mlflow/{experiments,runs,metrics}/…`` (and ``/ajax-api/2.0/…``)
+- ``registry``: ``/api/2.0/mlflow/{registered-models,model-versions}/…``; MLflow's
+  deprecated stages map onto aliases (``Production`` ↔ ``production``)
 - ``artifacts``: the ``mlflow-artifacts`` proxy at ``/api/2.0/mlflow-artifacts/artifacts``
 - ``meta``: ``/api/3.0/mlflow/server-info``
 
@@ -13,7 +15,7 @@ MLflow's codes and statuses (``_route.MlflowRoute``).
 from fastapi import APIRouter, Depends
 
 from kiln.server.deps import get_caller
-from kiln.server.mlflow import artifacts, meta, tracking
+from kiln.server.mlflow import artifacts, meta, registry, tracking
 
 __all__ = ["mlflow_routers"]
 
@@ -24,6 +26,7 @@ def mlflow_routers() -> list[APIRouter]:
     for prefix in ("/api/2.0/mlflow", "/ajax-api/2.0/mlflow"):
         router = APIRouter(prefix=prefix, dependencies=[Depends(get_caller)], tags=["mlflow"])
         router.include_router(tracking.router)
+        router.include_router(registry.router)
         routers.append(router)
     proxy = APIRouter(
         prefix="/api/2.0/mlflow-artifacts", dependencies=[Depends(get_caller)], tags=["mlflow"]
