@@ -17,6 +17,7 @@ from kiln.cli import (
     demo,
     doctor,
     experiments,
+    import_,
     models,
     projects,
     runs,
@@ -34,6 +35,7 @@ for _module in (doctor, admin, server, demo):
     _module.register(app)
 for _group in (db, projects, users, tokens, audit, experiments, runs, models):
     app.add_typer(_group.app, name=_group.NAME, help=_group.HELP)
+app.add_typer(import_.app, name=import_.NAME, help=import_.HELP)
 
 
 def main() -> None:
