@@ -160,3 +160,41 @@ class RunArtifactRow(Base):
     digest: Mapped[str] = mapped_column(String(64), index=True)
     size: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class LoggedModelRow(Base):
+    """An MLflow 3 logged model: a model saved from (usually) a run, with its own files.
+
+    Params and tags are small and only read whole, so they are JSON text.
+    """
+
+    __tablename__ = "logged_models"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    experiment_id: Mapped[int] = mapped_column(
+        ForeignKey("experiments.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    model_type: Mapped[str] = mapped_column(String(128), default="")
+    source_run_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    status: Mapped[str] = mapped_column(String(32))
+    params: Mapped[str] = mapped_column(Text, default="{}")
+    tags: Mapped[str] = mapped_column(Text, default="{}")
+    created_by: Mapped[str] = mapped_column(String(NAME_LENGTH), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class LoggedModelArtifactRow(Base):
+    """A file of a logged model: its path and the blob holding its bytes."""
+
+    __tablename__ = "logged_model_artifacts"
+
+    model_id: Mapped[str] = mapped_column(
+        ForeignKey("logged_models.id", ondelete="CASCADE"), primary_key=True
+    )
+    path: Mapped[str] = mapped_column(String(1024), primary_key=True)
+    digest: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

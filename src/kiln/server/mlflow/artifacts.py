@@ -26,16 +26,32 @@ from kiln.tracking import _artifacts, _runs
 router = APIRouter(route_class=MlflowRoute)
 
 
-def _split(path: str) -> tuple[str, str]:
-    """``<experiment>/<run>/artifacts[/<rest>]`` → ``(run_id, rest)``."""
+def _split(path: str) -> tuple[str, str, str]:
+    """``<exp>/<run>/artifacts[/<rest>]`` or ``<exp>/models/<model>/artifacts[/<rest>]``
+    → ``(kind, owner id, rest)`` with kind ``"run"`` or ``"model"``."""
     path = validate_artifact_path(path.strip("/")) if path.strip("/") else ""
-    parts = path.split("/", 3)
-    if len(parts) < 3 or parts[2] != "artifacts":
-        raise InvalidInput(
-            f"artifact path {path!r} is not <experiment_id>/<run_id>/artifacts/<path>",
-            field="path",
-        )
-    return parts[1], parts[3] if len(parts) == 4 else ""
+    parts = path.split("/")
+    if len(parts) >= 4 and parts[1] == "models" and parts[3] == "artifacts":
+        return "model", parts[2], "/".join(parts[4:])
+    if len(parts) >= 3 and parts[2] == "artifacts":
+        return "run", parts[1], "/".join(parts[3:])
+    raise InvalidInput(
+        f"artifact path {path!r} is not <experiment_id>/<run_id>/artifacts/<path> "
+        "or <experiment_id>/models/<model_id>/artifacts/<path>",
+        field="path",
+    )
+
+
+def _list(kind: str) -> Any:
+    from kiln.tracking import _logged_models
+
+    return _artifacts.list_artifacts if kind == "run" else _logged_models.list_model_artifacts
+
+
+def _get(kind: str) -> Any:
+    from kiln.tracking import _logged_models
+
+    return _artifacts.get_artifact if kind == "run" else _logged_models.get_model_artifact
 
 
 @router.get("/artifacts")
@@ -43,8 +59,8 @@ def list_artifacts(
     db: DbDep, caller: Viewer, project: RequestProject, path: str = ""
 ) -> JSONResponse:
     """Direct children of a folder, as MLflow lists them."""
-    run_id, folder = _split(path)
-    found = db.read(_artifacts.list_artifacts, project, run_id, folder)
+    kind, owner, folder = _split(path)
+    found = db.read(_list(kind), project, owner, folder)
     prefix = f"{folder}/" if folder else ""
     files: dict[str, dict[str, Any]] = {}
     for artifact in found:
@@ -62,10 +78,10 @@ def list_artifacts(
 def download_artifact(
     path: str, context: ContextDep, caller: Viewer, project: RequestProject
 ) -> StreamingResponse:
-    run_id, file = _split(path)
+    kind, owner, file = _split(path)
     if not file:
         raise NotFound(f"{path!r} is a folder, not a file")
-    artifact = context.db.read(_artifacts.get_artifact, project, run_id, file)
+    artifact = context.db.read(_get(kind), project, owner, file)
     handle = context.artifacts.open(artifact.digest)
 
     def chunks() -> Any:
@@ -84,24 +100,30 @@ def download_artifact(
 async def upload_artifact(
     path: str, request: Request, context: ContextDep, caller: Editor, project: RequestProject
 ) -> JSONResponse:
-    run_id, file = _split(path)
+    kind, owner, file = _split(path)
     if not file:
         raise InvalidInput(f"{path!r} names no file", field="path")
-    await anyio.to_thread.run_sync(context.db.read, _runs.get_run, project, run_id)
+    from kiln.tracking import _logged_models
+
+    check = _runs.get_run if kind == "run" else _logged_models.get_logged_model
+    await anyio.to_thread.run_sync(context.db.read, check, project, owner)
     with tempfile.TemporaryDirectory(prefix="kiln-upload-") as folder:
         spool = Path(folder) / "body"
         with spool.open("wb") as out:
             async for chunk in request.stream():
                 out.write(chunk)
         blob = await anyio.to_thread.run_sync(context.artifacts.put_file, spool)
+    record = _artifacts.record_artifact if kind == "run" else _logged_models.record_model_artifact
     await anyio.to_thread.run_sync(
-        context.db.run, _artifacts.record_artifact, project, run_id, file, blob.digest, blob.size
+        context.db.run, record, project, owner, file, blob.digest, blob.size
     )
     return JSONResponse({})
 
 
 @router.delete("/artifacts/{path:path}")
 def delete_artifact(path: str, db: DbDep, caller: Editor, project: RequestProject) -> JSONResponse:
-    run_id, file = _split(path)
-    db.run(_artifacts.forget_artifacts, project, run_id, file)
+    kind, owner, file = _split(path)
+    if kind != "run":
+        raise InvalidInput("files of a logged model cannot be deleted one by one", field="path")
+    db.run(_artifacts.forget_artifacts, project, owner, file)
     return JSONResponse({})
