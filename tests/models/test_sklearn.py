@@ -57,6 +57,7 @@ def test_logistic_regression_round_trip(tmp_path: Path) -> None:
     assert info.flavor == "sklearn"
     assert info.manifest.serialization == "skops"
     assert [entry.path for entry in info.files] == [
+        "MLmodel",  # so MLflow can load it too (hashed like every file)
         "input_example.json",
         "model.skops",
         "kiln-model.yaml",

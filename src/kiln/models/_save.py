@@ -31,6 +31,7 @@ from kiln.models._manifest import (
     InfraNeeds,
     Manifest,
 )
+from kiln.models._mlmodel import write_mlmodel
 from kiln.models._requirements import collect_requirements
 from kiln.models._signature import Signature, infer_signature
 
@@ -212,6 +213,7 @@ def _write(
             field="allow_pickle",
         )
     example_file = None if example is None else write_input_example(example, folder)
+    write_mlmodel(folder, chosen.name, saved.options)
     return Manifest(
         flavor=chosen.name,
         serialization=saved.serialization,

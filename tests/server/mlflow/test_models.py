@@ -44,3 +44,31 @@ def test_log_register_alias_and_load_an_sklearn_model(
     assert kiln_view["name"] == "mlflow-clf"
     search = client.search_logged_models(experiment_ids=[run.info.experiment_id])
     assert [m.model_id for m in search] == [info.model_id]
+
+
+def test_a_kiln_model_loads_with_mlflow_pyfunc(
+    client: Any, kiln_server: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    """Logged and registered with Kiln's SDK, loaded by the stock MLflow client."""
+    import pandas as pd
+    from sklearn.ensemble import RandomForestClassifier
+
+    import kiln
+    from kiln.tracking import _fluent
+
+    monkeypatch.setenv("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "true")
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame(rng.random((80, 4)), columns=["a", "b", "c", "d"])
+    labels = (frame["a"] + frame["b"] > 1).astype(int)
+    model = RandomForestClassifier(n_estimators=10, random_state=0).fit(frame, labels)
+    kiln.configure(home=tmp_path / "client", server_url=kiln_server)
+    try:
+        with kiln.start_run(experiment="kiln-models"):
+            logged = kiln.log_model(model, "model", input_example=frame.head(5))
+        version = kiln.register_model(logged.uri, "kiln-forest")
+        kiln.set_alias("kiln-forest", "champion", version.version)
+    finally:
+        _fluent._reset_for_tests()
+        kiln.configure(home=tmp_path / "after")
+    loaded = mlflow.pyfunc.load_model("models:/kiln-forest@champion")
+    np.testing.assert_array_equal(loaded.predict(frame.head(10)), model.predict(frame.head(10)))
