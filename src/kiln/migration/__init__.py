@@ -10,6 +10,7 @@
 Nothing but the CLI imports this package; ``mlflow`` is imported on first use.
 """
 
-from kiln.migration._mlflow import ImportSummary, import_mlflow
+from kiln.migration._mlflow import import_mlflow
+from kiln.migration._mlflow_common import ImportSummary
 
 __all__ = ["ImportSummary", "import_mlflow"]

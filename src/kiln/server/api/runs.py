@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
 from typing import Any
 
 import anyio.to_thread
@@ -14,6 +12,7 @@ from starlette.responses import StreamingResponse
 from kiln.server.deps import ContextDep, DbDep, Editor, RequestProject, Viewer
 from kiln.server.middleware import note_audit_target
 from kiln.server.responses import JSONResponse
+from kiln.server.streaming import blob_response, receive_blob
 from kiln.tracking import _artifacts, _inputs, _runs, _wire
 from kiln.tracking._entities import DatasetInput, LifecycleStage, Metric, Param, RunStatus
 
@@ -253,12 +252,7 @@ async def upload_artifact(
 
     validate_artifact_path(path)
     await anyio.to_thread.run_sync(context.db.read, _runs.get_run, project, run_id)
-    with tempfile.TemporaryDirectory(prefix="kiln-upload-") as folder:
-        spool = Path(folder) / "body"
-        with spool.open("wb") as out:
-            async for chunk in request.stream():
-                out.write(chunk)
-        blob = await anyio.to_thread.run_sync(context.artifacts.put_file, spool)
+    blob = await receive_blob(request, context.artifacts)
     artifact = await anyio.to_thread.run_sync(
         context.db.run, _artifacts.record_artifact, project, run_id, path, blob.digest, blob.size
     )
@@ -271,15 +265,4 @@ def download_artifact(
 ) -> StreamingResponse:
     """The bytes of a run's file, streamed."""
     artifact = context.db.read(_artifacts.get_artifact, project, run_id, path)
-    handle = context.artifacts.open(artifact.digest)
-
-    def chunks() -> Any:
-        with handle:
-            while chunk := handle.read(1 << 20):
-                yield chunk
-
-    return StreamingResponse(
-        chunks(),
-        media_type="application/octet-stream",
-        headers={"Content-Length": str(artifact.size), "ETag": f'"{artifact.digest}"'},
-    )
+    return blob_response(context.artifacts, artifact.digest, artifact.size)

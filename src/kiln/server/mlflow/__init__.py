@@ -1,6 +1,7 @@
 """MLflow REST compatibility: existing ``mlflow`` clients talk to ``kiln server`` unchanged.
 
 - ``tracking``: ``/api/2.0/mlflow/{experiments,runs,metrics}/…`` (and ``/ajax-api/2.0/…``)
+- ``logged_models``: MLflow 3 logged models and ``runs/outputs``
 - ``registry``: ``/api/2.0/mlflow/{registered-models,model-versions}/…``; MLflow's
   deprecated stages map onto aliases (``Production`` ↔ ``production``)
 - ``artifacts``: the ``mlflow-artifacts`` proxy at ``/api/2.0/mlflow-artifacts/artifacts``
@@ -15,7 +16,14 @@ MLflow's codes and statuses (``_route.MlflowRoute``).
 from fastapi import APIRouter, Depends
 
 from kiln.server.deps import get_caller
-from kiln.server.mlflow import artifacts, meta, registry, tracking
+from kiln.server.mlflow import (
+    artifacts,
+    logged_models,
+    meta,
+    model_versions,
+    registry,
+    tracking,
+)
 
 __all__ = ["mlflow_routers"]
 
@@ -26,7 +34,9 @@ def mlflow_routers() -> list[APIRouter]:
     for prefix in ("/api/2.0/mlflow", "/ajax-api/2.0/mlflow"):
         router = APIRouter(prefix=prefix, dependencies=[Depends(get_caller)], tags=["mlflow"])
         router.include_router(tracking.router)
+        router.include_router(logged_models.router)
         router.include_router(registry.router)
+        router.include_router(model_versions.router)
         routers.append(router)
     proxy = APIRouter(
         prefix="/api/2.0/mlflow-artifacts", dependencies=[Depends(get_caller)], tags=["mlflow"]

@@ -14,6 +14,7 @@ from typing import Any
 
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
+from pydantic import BaseModel, ConfigDict
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -79,3 +80,19 @@ def first(values: Any, name: str) -> Any:
     if values is None:
         raise InvalidInput(f"missing value for parameter '{name}'", field=name)
     return values
+
+
+class MlflowBody(BaseModel):
+    """MLflow request bodies: unknown fields (newer clients) are ignored."""
+
+    model_config = ConfigDict(extra="ignore")
+
+
+class KeyValue(MlflowBody):
+    key: str
+    value: str = ""
+
+
+def ok(body: dict[str, Any] | None = None) -> JSONResponse:
+    """MLflow's success answer: the body, or ``{}``."""
+    return JSONResponse(body or {})

@@ -8,8 +8,6 @@ looked up, and bodies stream through a temporary file, never memory.
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
 from typing import Any
 
 import anyio.to_thread
@@ -21,6 +19,7 @@ from kiln.errors import InvalidInput, NotFound
 from kiln.server.deps import ContextDep, DbDep, Editor, RequestProject, Viewer
 from kiln.server.mlflow._route import MlflowRoute
 from kiln.server.responses import JSONResponse
+from kiln.server.streaming import blob_response, receive_blob
 from kiln.tracking import _artifacts, _runs
 
 router = APIRouter(route_class=MlflowRoute)
@@ -82,18 +81,7 @@ def download_artifact(
     if not file:
         raise NotFound(f"{path!r} is a folder, not a file")
     artifact = context.db.read(_get(kind), project, owner, file)
-    handle = context.artifacts.open(artifact.digest)
-
-    def chunks() -> Any:
-        with handle:
-            while chunk := handle.read(1 << 20):
-                yield chunk
-
-    return StreamingResponse(
-        chunks(),
-        media_type="application/octet-stream",
-        headers={"Content-Length": str(artifact.size)},
-    )
+    return blob_response(context.artifacts, artifact.digest, artifact.size)
 
 
 @router.put("/artifacts/{path:path}")
@@ -107,12 +95,7 @@ async def upload_artifact(
 
     check = _runs.get_run if kind == "run" else _logged_models.get_logged_model
     await anyio.to_thread.run_sync(context.db.read, check, project, owner)
-    with tempfile.TemporaryDirectory(prefix="kiln-upload-") as folder:
-        spool = Path(folder) / "body"
-        with spool.open("wb") as out:
-            async for chunk in request.stream():
-                out.write(chunk)
-        blob = await anyio.to_thread.run_sync(context.artifacts.put_file, spool)
+    blob = await receive_blob(request, context.artifacts)
     record = _artifacts.record_artifact if kind == "run" else _logged_models.record_model_artifact
     await anyio.to_thread.run_sync(
         context.db.run, record, project, owner, file, blob.digest, blob.size
