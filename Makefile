@@ -16,7 +16,7 @@ $(BIN)/python:
 	$(PIP) install --quiet --upgrade pip
 
 $(STAMP_DEMO): pyproject.toml | $(BIN)/python
-	$(PIP) install --quiet -e '.[ml]'
+	$(PIP) install --quiet -e '.[ml,mlflow]'
 	touch $@
 
 $(STAMP_DEV): pyproject.toml | $(BIN)/python

@@ -12,6 +12,8 @@ from rich.console import Console
 from kiln import auth
 from kiln.context import Context
 from kiln.demo import DEMO_PROJECT
+from kiln.demo._mlflow import stage_mlflow
+from kiln.demo._ui import stage_ui
 from kiln.demo.data import DemoData, generate
 
 DEMO_USER = "demo-analyst"
@@ -215,6 +217,8 @@ STAGES: list[tuple[str, Stage]] = [
     ("Demo data", stage_data),
     ("Training and tracking", stage_training),
     ("Model registry", stage_registry),
+    ("MLflow compatibility", stage_mlflow),
+    ("Web UI", stage_ui),
     ("Server, tokens and audit", stage_server),
 ]
 
@@ -244,7 +248,7 @@ def run(
     url = f"http://{context.settings.host}:{context.settings.port}"
     for line in [
         *state.look_here,
-        f"API and its docs: run `kiln server`, then open {url}/docs",
+        f"REST API docs: run `kiln server`, then open {url}/docs",
     ]:
         console.print(f"  • {line}", highlight=False)
     return state

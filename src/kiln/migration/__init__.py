@@ -3,9 +3,12 @@
 ::
 
     _mlflow.py    import_mlflow(context, source_uri, experiments=…): experiments,
-                  runs (params, full metric histories, tags, status, times),
-                  artifacts, registered models, versions and aliases, read with
-                  the stock MLflow client; idempotent (see docs/mlflow-import.md)
+                  runs (params, full metric histories, tags, status, times,
+                  dataset inputs), artifacts, MLflow 3 logged models, registered
+                  models, versions and aliases, read with the stock MLflow
+                  client; idempotent (see docs/mlflow-import.md)
+      _mlflow_source.py    reading runs; _mlflow_models.py logged models;
+      _mlflow_registry.py  the registry; _mlflow_common.py what they share
 
 Nothing but the CLI imports this package; ``mlflow`` is imported on first use.
 """

@@ -3,7 +3,8 @@
 The source is read with the stock ``mlflow.MlflowClient``, so any store MLflow
 can open works: ``sqlite:///…``, ``postgresql://…``, ``file:…`` folders and
 ``http(s)://`` tracking servers. Each imported run carries the tag
-``mlflow.source.run_id`` (the MLflow run id) and each imported version the tag
+``mlflow.source.run_id`` (the MLflow run id), each logged model the tag
+``kiln.import.model_id`` and each imported version the tag
 ``kiln.import.version`` (its MLflow number); a later import looks these up and
 adds only what is new. See docs/mlflow-import.md.
 """
@@ -12,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from kiln.artifacts import validate_artifact_path
 from kiln.db.tables import (
     ExperimentRow,
     ProjectRow,
@@ -29,7 +28,7 @@ from kiln.db.tables import (
     RunTagRow,
 )
 from kiln.errors import InvalidInput, KilnError, NotFound
-from kiln.tracking import _artifacts, _experiments, _runs
+from kiln.tracking import _artifacts, _experiments, _inputs, _runs
 from kiln.tracking._entities import Param, RunArtifact, RunStatus
 from kiln.tracking._names import (
     MAX_TAG_VALUE_LENGTH,
@@ -38,7 +37,6 @@ from kiln.tracking._names import (
 if TYPE_CHECKING:
     from kiln.context import Context
 
-#: Run tag holding the MLflow run id an imported run was copied from.
 from kiln.migration._mlflow_common import (
     CHUNK,
     SOURCE_RUN_TAG,
@@ -47,7 +45,9 @@ from kiln.migration._mlflow_common import (
     Progress,
     _Keys,
     experiment_name,
+    store_folder,
 )
+from kiln.migration._mlflow_models import _import_logged_models
 from kiln.migration._mlflow_registry import _import_registry
 from kiln.migration._mlflow_source import (
     _client,
@@ -66,19 +66,7 @@ def _artifact_uploader(
             return []
         with tempfile.TemporaryDirectory(prefix="kiln-mlflow-import-") as folder:
             root = Path(client.download_artifacts(run_id, "", folder))
-            files: list[RunArtifact] = []
-            for directory, _dirs, names in os.walk(root):
-                for name in sorted(names):
-                    local = Path(directory) / name
-                    path = local.relative_to(root).as_posix()
-                    try:
-                        validate_artifact_path(path)
-                    except KilnError:
-                        summary.skipped.append(f"run {run_id}: artifact {path!r} (invalid path)")
-                        continue
-                    blob = context.artifacts.put_file(local)
-                    files.append(RunArtifact(path, blob.digest, blob.size))
-            return sorted(files, key=lambda f: f.path)
+            return store_folder(context, root, summary, f"run {run_id}")
 
     return upload
 
@@ -110,6 +98,8 @@ def _log(session: Session, project: str, run_id: str, data: _RunData) -> None:
     )
     if data.artifacts:
         _artifacts.record_artifacts(session, project, run_id, data.artifacts)
+    if data.inputs:
+        _inputs.log_inputs(session, project, run_id, data.inputs)
     if data.status is not RunStatus.RUNNING:
         _runs.update_run(session, project, run_id, status=data.status, end_time=data.end_time)
 
@@ -153,7 +143,9 @@ def _resume_run(session: Session, project: str, run_id: str, data: _RunData) -> 
     stored = _runs.get_run(session, project, run_id)
     params = [(k, v) for k, v in data.params if k not in stored.params]
     tags = [(k, v) for k, v in data.tags if stored.tags.get(k) != v]
-    added = dataclasses.replace(data, metrics=fresh, params=params, tags=tags)
+    used = {(d.name, d.digest, d.context) for d in stored.inputs}
+    inputs = [d for d in data.inputs if (d.name, d.digest, d.context) not in used]
+    added = dataclasses.replace(data, metrics=fresh, params=params, tags=tags, inputs=inputs)
     _log(session, project, run_id, added)
     return added
 
@@ -164,6 +156,7 @@ def _count(summary: ImportSummary, data: _RunData) -> None:
     summary.tags += len(data.tags)
     summary.artifacts += len(data.artifacts)
     summary.artifact_bytes += sum(a.size for a in data.artifacts)
+    summary.dataset_inputs += len(data.inputs)
 
 
 def _experiment(context: Context, source: Any, summary: ImportSummary, dry_run: bool) -> str | None:
@@ -201,13 +194,16 @@ def _import_runs(
     summary: ImportSummary,
     progress: Progress | None,
     dry_run: bool,
-) -> None:
+) -> dict[str, str | None]:
+    """Import the runs; returns MLflow experiment id -> Kiln experiment id (None: dry run)."""
     project = context.settings.project
     imported = context.db.read(_imported_runs, project)
     summary.run_ids.update({source: kiln for source, (kiln, _) in imported.items()})
     plan: list[tuple[str | None, Any]] = []
+    experiment_ids: dict[str, str | None] = {}
     for source in experiments:
         experiment_id = _experiment(context, source, summary, dry_run)
+        experiment_ids[source.experiment_id] = experiment_id
         plan.extend((experiment_id, run) for run in _source_runs(client, source.experiment_id))
     upload = _artifact_uploader(client, context, summary)
     total = len(plan)
@@ -242,9 +238,7 @@ def _import_runs(
         _count(summary, data)
     if progress is not None:
         progress(total, total, "done")
-
-
-# -- the registry -----------------------------------------------------------------------
+    return experiment_ids
 
 
 def import_mlflow(
@@ -256,7 +250,7 @@ def import_mlflow(
     dry_run: bool = False,
     progress: Progress | None = None,
 ) -> ImportSummary:
-    """Copy MLflow experiments, runs, artifacts and registry into ``context``'s project.
+    """Copy MLflow experiments, runs, logged models, artifacts and registry into the project.
 
     ``experiments`` limits the import to those MLflow experiment names (and
     the registry to versions of their runs); ``dry_run`` counts what would be
@@ -271,7 +265,10 @@ def import_mlflow(
     try:
         client = _client(source_uri)
         chosen = _source_experiments(client, experiments)
-        _import_runs(context, client, source_uri, chosen, summary, progress, dry_run)
+        experiment_ids = _import_runs(
+            context, client, source_uri, chosen, summary, progress, dry_run
+        )
+        _import_logged_models(context, client, source_uri, experiment_ids, summary, dry_run)
         if registry:
             selected: set[str] | None = None
             if experiments is not None:

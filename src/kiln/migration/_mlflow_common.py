@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
 
-from kiln.errors import InvalidInput
+from kiln.artifacts import validate_artifact_path
+from kiln.errors import InvalidInput, KilnError
 from kiln.tracking import _experiments, _runs
+from kiln.tracking._entities import RunArtifact
 from kiln.tracking._names import (
     MAX_NAME_LENGTH,
     check_key,
 )
+
+if TYPE_CHECKING:
+    from kiln.context import Context
 
 #: Run tag holding the MLflow run id an imported run was copied from.
 SOURCE_RUN_TAG = "mlflow.source.run_id"
@@ -19,6 +27,8 @@ SOURCE_RUN_TAG = "mlflow.source.run_id"
 SOURCE_URI_TAG = "kiln.import.source"
 #: Model version tag holding the MLflow version number it was copied from.
 SOURCE_VERSION_TAG = "kiln.import.version"
+#: Logged model tag holding the MLflow logged model id it was copied from.
+SOURCE_MODEL_TAG = "kiln.import.model_id"
 #: The actor recorded on alias events written by the import.
 ACTOR = "import"
 #: Metric points per transaction statement (``log_batch``'s limit).
@@ -51,12 +61,21 @@ class ImportSummary:
     versions_skipped: int = 0
     aliases_set: int = 0
     aliases_kept: int = 0
+    dataset_inputs: int = 0
+    logged_models_imported: int = 0
+    logged_models_updated: int = 0
+    logged_models_skipped: int = 0
+    logged_model_files: int = 0
+    logged_model_bytes: int = 0
+    logged_model_metrics: int = 0
     #: MLflow keys Kiln refuses, mapped to the key they were stored under.
     renamed_keys: dict[str, str] = field(default_factory=dict)
     #: MLflow keys, names and paths that could not be stored (with the reason).
     skipped: list[str] = field(default_factory=list)
     #: MLflow run id -> Kiln run id, for every run seen (new or already imported).
     run_ids: dict[str, str] = field(default_factory=dict)
+    #: MLflow logged model id -> Kiln logged model id, for every model seen.
+    logged_model_ids: dict[str, str] = field(default_factory=dict)
 
     @property
     def nothing_new(self) -> bool:
@@ -64,6 +83,8 @@ class ImportSummary:
             self.experiments_created
             or self.runs_imported
             or self.runs_updated
+            or self.logged_models_imported
+            or self.logged_models_updated
             or self.models_created
             or self.versions_imported
             or self.aliases_set
@@ -81,6 +102,15 @@ class ImportSummary:
             ("params", str(self.params)),
             ("tags", str(self.tags)),
             ("artifacts", f"{self.artifacts} ({self.artifact_bytes:,} bytes)"),
+            ("dataset inputs", str(self.dataset_inputs)),
+            ("logged models imported", str(self.logged_models_imported)),
+            ("logged models updated (were pending)", str(self.logged_models_updated)),
+            ("logged models skipped (already imported)", str(self.logged_models_skipped)),
+            (
+                "logged model files",
+                f"{self.logged_model_files} ({self.logged_model_bytes:,} bytes)",
+            ),
+            ("logged model metric points", f"{self.logged_model_metrics:,}"),
             ("registered models created", str(self.models_created)),
             ("model versions imported", str(self.versions_imported)),
             ("model versions skipped (already imported)", str(self.versions_skipped)),
@@ -157,6 +187,25 @@ def experiment_name(name: str) -> str:
     if mapped is None:
         raise InvalidInput(f"MLflow experiment name {name!r} cannot be mapped to a Kiln name")
     return mapped
+
+
+def store_folder(
+    context: Context, root: Path, summary: ImportSummary, where: str
+) -> list[RunArtifact]:
+    """Put every file under ``root`` into Kiln's artifact store; paths Kiln refuses are skipped."""
+    files: list[RunArtifact] = []
+    for directory, _dirs, names in os.walk(root):
+        for name in sorted(names):
+            local = Path(directory) / name
+            path = local.relative_to(root).as_posix()
+            try:
+                validate_artifact_path(path)
+            except KilnError:
+                summary.skipped.append(f"{where}: artifact {path!r} (invalid path)")
+                continue
+            blob = context.artifacts.put_file(local)
+            files.append(RunArtifact(path, blob.digest, blob.size))
+    return sorted(files, key=lambda f: f.path)
 
 
 # -- reading the source -----------------------------------------------------------------

@@ -25,17 +25,36 @@ from kiln.tracking._names import (
 if TYPE_CHECKING:
     from kiln.context import Context
 
-#: Run tag holding the MLflow run id an imported run was copied from.
 from kiln.migration._mlflow_common import ACTOR, SOURCE_VERSION_TAG, ImportSummary, _Keys
 from kiln.migration._mlflow_source import _pages, _source_versions
 
 _RUN_ARTIFACT_SOURCE = re.compile(r"/(?P<run>[0-9a-f]{32})/artifacts/(?P<path>.+)$")
+#: ``models:/m-…`` (MLflow 3 logged model) or that model's artifact location.
+_LOGGED_MODEL_SOURCE = re.compile(
+    r"^models:/(?P<id>m-[0-9a-f]+)/?$|/models/(?P<in>m-[0-9a-f]+)/artifacts/?$"
+)
 
 
-def _version_source(version: Any, run_ids: dict[str, str]) -> tuple[str, str | None]:
-    """``(source, Kiln run id)`` of an MLflow version: ``runs:/`` when its run was imported."""
+def _logged_model_source(version: Any, model_ids: dict[str, str]) -> str | None:
+    """``models:/<Kiln id>`` when the version is of a logged model that was imported."""
+    source_model = getattr(version, "model_id", None)
+    if not source_model:
+        match = _LOGGED_MODEL_SOURCE.search(str(version.source or ""))
+        source_model = match and (match.group("id") or match.group("in"))
+    kiln_model = model_ids.get(source_model or "")
+    return f"models:/{kiln_model}" if kiln_model else None
+
+
+def _version_source(
+    version: Any, run_ids: dict[str, str], model_ids: dict[str, str] | None = None
+) -> tuple[str, str | None]:
+    """``(source, Kiln run id)`` of an MLflow version: ``runs:/`` when its run was imported,
+    ``models:/<Kiln logged model id>`` when its logged model was."""
     source = str(version.source or "")
     kiln_run = run_ids.get(version.run_id or "")
+    logged = _logged_model_source(version, model_ids or {})
+    if logged is not None:
+        return logged, kiln_run
     if kiln_run is None:
         return source, None
     path: str | None = None
@@ -183,7 +202,7 @@ def _import_registry(
             if dry_run:
                 have[number] = number
                 continue
-            source, run_id = _version_source(version, summary.run_ids)
+            source, run_id = _version_source(version, summary.run_ids, summary.logged_model_ids)
             version_tags = dict(
                 _Keys(summary, f"{where} version {number}").items(
                     dict(version.tags or {}), MAX_TAG_VALUE_LENGTH, "tag"

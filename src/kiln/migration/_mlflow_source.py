@@ -7,20 +7,19 @@ import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from kiln.errors import NotFound
-from kiln.tracking._entities import Metric, RunArtifact, RunStatus
+from kiln.errors import InvalidInput, NotFound
+from kiln.migration._mlflow_common import ImportSummary, _Keys, _run_name
+from kiln.tracking._entities import DatasetInput, Metric, RunArtifact, RunStatus
 from kiln.tracking._names import (
     MAX_PARAM_VALUE_LENGTH,
     MAX_TAG_VALUE_LENGTH,
+    check_name,
 )
 
-if TYPE_CHECKING:
-    pass
-
-#: Run tag holding the MLflow run id an imported run was copied from.
-from kiln.migration._mlflow_common import ImportSummary, _Keys, _run_name
+#: Sizes of Kiln's dataset columns (``datasets.digest``, ``source_type``; ``run_inputs.context``).
+_DIGEST, _SOURCE_TYPE, _CONTEXT = 64, 32, 64
 
 
 def _client(source_uri: str) -> Any:
@@ -113,6 +112,7 @@ class _RunData:
     tags: list[tuple[str, str]]
     metrics: list[Metric]
     artifacts: list[RunArtifact]
+    inputs: list[DatasetInput]
 
 
 def _status(value: str) -> RunStatus:
@@ -128,6 +128,46 @@ def _value(value: float) -> float:
     if abs(number) == sys.float_info.max:
         return math.copysign(math.inf, number)
     return number
+
+
+def _dataset_inputs(run: Any, summary: ImportSummary) -> list[DatasetInput]:
+    """The run's dataset inputs (``log_input``) that fit Kiln's rules; the others are listed."""
+    inputs = getattr(run, "inputs", None)
+    found: list[DatasetInput] = []
+    for item in getattr(inputs, "dataset_inputs", None) or []:
+        d = item.dataset
+        context = next((t.value for t in item.tags or [] if t.key == "mlflow.data.context"), "")
+        where = f"run {run.info.run_id}: dataset {d.name!r}"
+        try:
+            check_name(d.name, what="dataset name")
+        except InvalidInput:
+            summary.skipped.append(f"{where} (not a valid Kiln dataset name)")
+            continue
+        too_long = [
+            what
+            for what, value, limit in [
+                ("digest", d.digest, _DIGEST),
+                ("source type", d.source_type, _SOURCE_TYPE),
+                ("context", context, _CONTEXT),
+            ]
+            if len(value or "") > limit
+        ]
+        if not d.digest or too_long:
+            reason = f"{', '.join(too_long)} too long" if too_long else "no digest"
+            summary.skipped.append(f"{where} ({reason})")
+            continue
+        found.append(
+            DatasetInput(
+                name=d.name,
+                digest=d.digest,
+                source_type=d.source_type or "",
+                source=d.source or "",
+                schema=d.schema or "",
+                profile=d.profile or "",
+                context=context or "",
+            )
+        )
+    return found
 
 
 def _read_run(
@@ -159,6 +199,7 @@ def _read_run(
         tags=tags,
         metrics=metrics,
         artifacts=put_artifacts(info.run_id),
+        inputs=_dataset_inputs(run, summary),
     )
 
 

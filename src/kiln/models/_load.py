@@ -1,4 +1,8 @@
-"""``load_model``: read the manifest, verify every file, load through the flavor."""
+"""``load_model``: read the manifest, verify every file, load through the flavor.
+
+A folder with an MLflow ``MLmodel`` and no ``kiln-model.yaml`` is read by
+``_mlflow_format`` instead (same options, same kind of result, no hashes to check).
+"""
 
 from __future__ import annotations
 
@@ -49,6 +53,11 @@ def load_model(
     reads anything. ``allow_pickle=True`` is needed for models saved with
     pickle; ``trusted_types`` names extra types a skops file may rebuild.
 
+    A folder saved by MLflow (an ``MLmodel`` file and no ``kiln-model.yaml``)
+    is loaded through Kiln's flavors where its files are in a safe format,
+    and only with ``allow_pickle=True`` where they are pickles; MLflow records
+    no hashes, so its files are not verified here (see ``_mlflow_format``).
+
     Raises :class:`~kiln.errors.NotFound` when there is no model folder,
     :class:`~kiln.errors.PermissionDenied` for a pickled model without
     ``allow_pickle`` or an untrusted skops type, :class:`~kiln.errors.Conflict`
@@ -57,7 +66,13 @@ def load_model(
     """
     if isinstance(trusted_types, str):
         raise InvalidInput("trusted_types must be a list of type names, not one string")
+    from kiln.models._mlflow_format import is_mlflow_folder, load_mlflow_model
+
     folder = Path(path)
+    if is_mlflow_folder(folder):
+        return load_mlflow_model(
+            folder, native=native, allow_pickle=allow_pickle, trusted_types=frozenset(trusted_types)
+        )
     manifest = read_manifest(folder)
     if manifest.allow_pickle and not allow_pickle:
         raise PermissionDenied(

@@ -213,7 +213,7 @@ def _write(
             field="allow_pickle",
         )
     example_file = None if example is None else write_input_example(example, folder)
-    write_mlmodel(folder, chosen.name, saved.options)
+    write_mlmodel(folder, chosen.name, saved.options, signature)
     return Manifest(
         flavor=chosen.name,
         serialization=saved.serialization,

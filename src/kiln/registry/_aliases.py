@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from kiln.auth import project_id
 from kiln.db import utcnow
 from kiln.db.tables import AliasEventRow, ModelAliasRow, ModelVersionRow, RegisteredModelRow
 from kiln.errors import Conflict, NotFound
@@ -259,3 +260,34 @@ def alias_history(
     if alias is not None and not events:
         raise NotFound(f"registered model {name!r} has no alias {alias!r} (it was never set)")
     return [_event(model.name, row) for row in reversed(events)]
+
+
+def recent_alias_events(session: Session, project: str, *, limit: int = 20) -> list[AliasEvent]:
+    """The project's latest alias moves across every model, newest first (for activity feeds)."""
+    rows = session.execute(
+        select(AliasEventRow, RegisteredModelRow.name)
+        .join(RegisteredModelRow, RegisteredModelRow.id == AliasEventRow.model_id)
+        .where(RegisteredModelRow.project_id == project_id(session, project))
+        .order_by(AliasEventRow.id.desc())
+        .limit(max(1, min(limit, 1000)))
+    ).all()
+    return [_event(name, row) for row, name in rows]
+
+
+def rollback_targets(session: Session, project: str, name: str) -> dict[str, int | None]:
+    """Where :func:`rollback_alias` would send each alias of the model now.
+
+    Only aliases with a move still on their undo stack appear; the value is the
+    version they would return to (None: the rollback would remove the alias).
+    Lets a page offer rollback only where it can work, and say where it leads.
+    """
+    model = model_row(session, project, name)
+    by_alias: dict[str, list[AliasEventRow]] = {}
+    for row in _events(session, model, None):
+        by_alias.setdefault(row.alias, []).append(row)
+    targets: dict[str, int | None] = {}
+    for alias, events in sorted(by_alias.items()):
+        stack = _undo_stack(events)
+        if stack:
+            targets[alias] = stack[-1].from_version
+    return targets

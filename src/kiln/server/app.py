@@ -19,6 +19,7 @@ from kiln.server.errors import install_error_handlers
 from kiln.server.middleware import AuditMiddleware, RequestContextMiddleware
 from kiln.server.mlflow import mlflow_routers
 from kiln.server.responses import JSONResponse
+from kiln.server.ui import ui_router
 
 log = logging.getLogger("kiln.server")
 
@@ -57,6 +58,7 @@ def create_app(context: Context | Settings | None = None) -> FastAPI:
     app.include_router(api_router())
     for router in mlflow_routers():
         app.include_router(router, include_in_schema=False)
+    app.include_router(ui_router())
 
     @app.get("/health", tags=["health"])
     def health(request: Request) -> JSONResponse:

@@ -4,6 +4,11 @@
 is off) and ``RequestProject`` names the project it acts on: the ``project``
 path parameter, else the ``X-Kiln-Project`` header, else the ``project``
 query parameter, else the token's project (or the server's default project).
+
+The web UI logs in by putting the token in an HttpOnly, SameSite=Strict
+cookie (``SESSION_COOKIE``). A mutating call authenticated by that cookie must
+also carry the ``X-Kiln-UI`` header, which another site's page cannot add
+without a CORS grant Kiln never gives: that is the UI's CSRF guard.
 """
 
 from __future__ import annotations
@@ -29,6 +34,10 @@ from kiln.errors import Unauthenticated
 from kiln.server.middleware import request_state
 
 PROJECT_HEADER = "x-kiln-project"
+#: The cookie that carries the UI's token; the header cookie-authenticated writes must send.
+SESSION_COOKIE = "kiln_session"
+UI_HEADER = "x-kiln-ui"
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _TOUCH_EVERY_SECONDS = 60.0
 
 
@@ -75,17 +84,30 @@ def get_caller(request: Request, context: ContextDep) -> Principal:
     if not context.settings.auth:
         principal = local_principal(context.settings.project)
     else:
-        scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise Unauthenticated(
-                "this server requires an API token: send 'Authorization: Bearer <token>' "
-                "(create one with `kiln tokens create`)"
-            )
-        principal = context.db.read(authenticate, token.strip())
+        principal = context.db.read(authenticate, _presented_token(request))
         if principal.token_id and _token_uses.due(principal.token_id):
             context.db.run(record_token_use, principal.token_id)
     state["principal"] = principal
     return principal
+
+
+def _presented_token(request: Request) -> str:
+    """The bearer token, else the UI's session cookie (writes need the UI header too)."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    cookie = request.cookies.get(SESSION_COOKIE, "").strip()
+    if cookie and not scheme:
+        if request.method not in _SAFE_METHODS and request.headers.get(UI_HEADER) != "1":
+            raise Unauthenticated(
+                f"a write authenticated by the UI's session cookie must send '{UI_HEADER}: 1' "
+                "(a page of another site cannot); API clients send 'Authorization: Bearer <token>'"
+            )
+        return cookie
+    raise Unauthenticated(
+        "this server requires an API token: send 'Authorization: Bearer <token>' "
+        "(create one with `kiln tokens create`), or log in to the web UI at /login"
+    )
 
 
 Caller = Annotated[Principal, Depends(get_caller)]

@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
+from starlette.responses import Response
 
 from kiln.errors import (
     AlreadyExists,
@@ -94,8 +95,23 @@ def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(body, status_code=422)
 
 
-def _http_error(request: Request, exc: Exception) -> JSONResponse:
+_API_PREFIXES = ("/api/", "/ajax-api/", "/ui/static/")
+
+
+def _wants_page(request: Request) -> bool:
+    """A browser asking for a page (not an API client): it gets the UI's error page."""
+    accept = request.headers.get("accept", "")
+    return "text/html" in accept and not request.url.path.startswith(_API_PREFIXES)
+
+
+def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
+    if _wants_page(request) and exc.status_code in (404, 405):
+        from kiln.server.ui._templates import render_error
+
+        what = "page" if exc.status_code == 404 else "method"
+        message = f"there is no such {what}: {request.method} {request.url.path}"
+        return render_error(request, exc.status_code, message)
     if exc.status_code == 404 and exc.detail == "Not Found":
         message = f"no such route: {request.method} {request.url.path}"
     elif exc.status_code == 405:

@@ -198,3 +198,28 @@ class LoggedModelArtifactRow(Base):
     digest: Mapped[str] = mapped_column(String(64))
     size: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class LoggedModelMetricRow(Base):
+    """A metric point linked to a logged model (MLflow 3 ``model_id`` on a metric).
+
+    Kept apart from ``metrics`` so the hot logging path never pays for the link:
+    a linked point is written to its run's history as usual and copied here.
+    ``run_id`` is NULL when the run is gone (purged, or not imported).
+    """
+
+    __tablename__ = "logged_model_metrics"
+    __table_args__ = (Index("ix_logged_model_metrics_model_id_key", "model_id", "key"),)
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
+    model_id: Mapped[str] = mapped_column(ForeignKey("logged_models.id", ondelete="CASCADE"))
+    run_id: Mapped[str | None] = mapped_column(
+        ForeignKey("runs.id", ondelete="SET NULL"), index=True
+    )
+    key: Mapped[str] = mapped_column(String(KEY_LENGTH))
+    value: Mapped[float] = mapped_column(Float)
+    is_nan: Mapped[bool] = mapped_column(Boolean, default=False)
+    step: Mapped[int] = mapped_column(BigInteger, default=0)
+    timestamp: Mapped[int] = mapped_column(BigInteger)
+    dataset_name: Mapped[str | None] = mapped_column(String(NAME_LENGTH))
+    dataset_digest: Mapped[str | None] = mapped_column(String(64))

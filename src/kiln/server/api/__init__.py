@@ -6,7 +6,16 @@ domain adds its module here and its router to ``ROUTERS``.
 
 from fastapi import APIRouter, Depends
 
-from kiln.server.api import audit, experiments, projects, registry, runs, tokens, users
+from kiln.server.api import (
+    audit,
+    experiments,
+    logged_models,
+    projects,
+    registry,
+    runs,
+    tokens,
+    users,
+)
 from kiln.server.deps import get_caller
 
 ROUTERS = (
@@ -16,6 +25,7 @@ ROUTERS = (
     audit.router,
     experiments.router,
     runs.router,
+    logged_models.router,
     registry.router,
 )
 

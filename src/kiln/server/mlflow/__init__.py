@@ -1,6 +1,7 @@
 """MLflow REST compatibility: existing ``mlflow`` clients talk to ``kiln server`` unchanged.
 
-- ``tracking``: ``/api/2.0/mlflow/{experiments,runs,metrics}/…`` (and ``/ajax-api/2.0/…``)
+- ``tracking``: ``/api/2.0/mlflow/{experiments,runs}/…`` (and ``/ajax-api/2.0/…``)
+- ``metrics``: ``metrics/get-history`` (paged) and ``metrics/get-history-bulk-interval``
 - ``logged_models``: MLflow 3 logged models and ``runs/outputs``
 - ``registry``: ``/api/2.0/mlflow/{registered-models,model-versions}/…``; MLflow's
   deprecated stages map onto aliases (``Production`` ↔ ``production``)
@@ -20,6 +21,7 @@ from kiln.server.mlflow import (
     artifacts,
     logged_models,
     meta,
+    metrics,
     model_versions,
     registry,
     tracking,
@@ -34,6 +36,7 @@ def mlflow_routers() -> list[APIRouter]:
     for prefix in ("/api/2.0/mlflow", "/ajax-api/2.0/mlflow"):
         router = APIRouter(prefix=prefix, dependencies=[Depends(get_caller)], tags=["mlflow"])
         router.include_router(tracking.router)
+        router.include_router(metrics.router)
         router.include_router(logged_models.router)
         router.include_router(registry.router)
         router.include_router(model_versions.router)

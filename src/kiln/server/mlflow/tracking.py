@@ -1,4 +1,7 @@
-"""MLflow's tracking REST API (experiments, runs, metrics) over Kiln's services."""
+"""MLflow's tracking REST API (experiments, runs, logging) over Kiln's services.
+
+Metric history reads are in ``metrics``.
+"""
 
 from __future__ import annotations
 
@@ -17,8 +20,9 @@ from kiln.server.mlflow._route import KeyValue, MlflowRoute, first
 from kiln.server.mlflow._route import MlflowBody as _Body
 from kiln.server.mlflow._route import ok as _ok
 from kiln.server.responses import JSONResponse
-from kiln.tracking import _experiments, _inputs, _runs
+from kiln.tracking import _experiments, _inputs, _model_metrics, _runs
 from kiln.tracking._entities import DatasetInput, LifecycleStage, Metric, Param, RunStatus
+from kiln.tracking._model_metrics import LinkedMetric
 
 router = APIRouter(route_class=MlflowRoute)
 
@@ -82,6 +86,9 @@ class LogMetric(RunRef):
     value: float
     timestamp: int
     step: int = 0
+    model_id: str | None = None
+    dataset_name: str | None = None
+    dataset_digest: str | None = None
 
 
 class LogParam(RunRef):
@@ -104,6 +111,18 @@ class MetricIn(_Body):
     value: float
     timestamp: int
     step: int = 0
+    #: MLflow 3 links a point to a logged model (see ``kiln.tracking._model_metrics``).
+    model_id: str | None = None
+    dataset_name: str | None = None
+    dataset_digest: str | None = None
+
+    def linked(self) -> LinkedMetric:
+        return LinkedMetric(
+            Metric(self.key, self.value, self.step, self.timestamp),
+            self.model_id or None,
+            self.dataset_name or None,
+            self.dataset_digest or None,
+        )
 
 
 class LogBatch(_Body):
@@ -318,7 +337,11 @@ def restore_run(body: RunRef, db: DbDep, caller: Editor, project: RequestProject
 @router.post("/runs/log-metric")
 def log_metric(body: LogMetric, db: DbDep, caller: Editor, project: RequestProject) -> JSONResponse:
     metric = Metric(body.key, body.value, body.step, body.timestamp)
-    db.run(_runs.log_batch, project, body.id, metrics=[metric])
+    if body.model_id:
+        linked = LinkedMetric(metric, body.model_id, body.dataset_name, body.dataset_digest)
+        db.run(_model_metrics.log_batch_linked, project, body.id, [linked])
+    else:
+        db.run(_runs.log_batch, project, body.id, metrics=[metric])
     return _ok()
 
 
@@ -350,6 +373,16 @@ def delete_tag(body: DeleteTag, db: DbDep, caller: Editor, project: RequestProje
 
 @router.post("/runs/log-batch")
 def log_batch(body: LogBatch, db: DbDep, caller: Editor, project: RequestProject) -> JSONResponse:
+    if any(m.model_id for m in body.metrics):
+        db.run(
+            _model_metrics.log_batch_linked,
+            project,
+            body.run_id,
+            [m.linked() for m in body.metrics],
+            params=[Param(p.key, p.value) for p in body.params],
+            tags=[(t.key, t.value) for t in body.tags],
+        )
+        return _ok()
     db.run(
         _runs.log_batch,
         project,
@@ -402,35 +435,3 @@ def search_runs(
     if token:
         result["next_page_token"] = token
     return _ok(result)
-
-
-@router.get("/metrics/get-history")
-def get_metric_history(
-    db: DbDep,
-    caller: Viewer,
-    project: RequestProject,
-    run_id: str | None = None,
-    run_uuid: str | None = None,
-    metric_key: str | None = None,
-) -> JSONResponse:
-    from kiln.tracking._wire import encode_float
-
-    points = db.read(
-        _runs.get_metric_history,
-        project,
-        first(run_id or run_uuid, "run_id"),
-        first(metric_key, "metric_key"),
-    )
-    return _ok(
-        {
-            "metrics": [
-                {
-                    "key": m.key,
-                    "value": encode_float(m.value),
-                    "timestamp": m.timestamp,
-                    "step": m.step,
-                }
-                for m in points
-            ]
-        }
-    )

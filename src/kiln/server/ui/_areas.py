@@ -1,0 +1,35 @@
+"""The navigation: every area of the lifecycle the UI has pages for.
+
+A capability that adds pages adds its :class:`Area` here, in lifecycle order;
+``prefix`` marks the entry current on every page under it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Area:
+    key: str
+    label: str
+    url: str
+    prefix: str
+    description: str
+
+
+AREAS: tuple[Area, ...] = (
+    Area("home", "Home", "/", "/home", "Recent activity in the project"),
+    Area("experiments", "Experiments", "/experiments", "/experiments", "Runs and comparisons"),
+    Area("models", "Models", "/models", "/models", "Registered models, versions, aliases"),
+)
+
+
+def current_area(path: str) -> str:
+    """The key of the area ``path`` belongs to (``home`` for ``/`` and unknown paths)."""
+    for area in AREAS:
+        if area.key != "home" and (path == area.prefix or path.startswith(area.prefix + "/")):
+            return area.key
+    if path.startswith(("/runs/", "/compare")):
+        return "experiments"
+    return "home"

@@ -1,0 +1,17 @@
+"""One module per area of the UI; each exposes ``router`` (built with ``UiRoute``)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from kiln.server.ui.pages import access, compare, experiments, home, models, runs
+
+#: Every page router, in navigation order; a new area adds its module here.
+PAGE_ROUTERS: tuple[APIRouter, ...] = (
+    access.router,
+    home.router,
+    experiments.router,
+    compare.router,
+    runs.router,
+    models.router,
+)
