@@ -3,6 +3,8 @@ no sideways scrolling at 1280x800 or in a narrow window."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -81,7 +83,9 @@ def _pages(ui_server: str) -> dict[str, str]:
     }
 
 
-def test_every_page_is_labelled_contrasted_and_fits(page: Any, ui_server: str) -> None:
+def test_every_page_is_labelled_contrasted_and_fits(
+    page: Any, ui_server: str, shoot: Callable[[Any, str], Path]
+) -> None:
     page._kiln_expected_problems = ("404 (Not Found)",)
     problems: list[str] = []
     for name, path in _pages(ui_server).items():
@@ -91,6 +95,7 @@ def test_every_page_is_labelled_contrasted_and_fits(page: Any, ui_server: str) -
             scroll = page.evaluate("document.documentElement.scrollWidth")
             if scroll > width:
                 problems.append(f"{name} at {width}px scrolls sideways ({scroll}px)")
+            shoot(page, f"page-{name.replace(' ', '-')}-{width}")
         problems += [f"{name}: low contrast {item}" for item in page.evaluate(_CONTRAST)]
         problems += [f"{name}: unlabelled {item}" for item in page.evaluate(_UNLABELLED)]
         if page.locator("h1").count() != 1:
@@ -108,7 +113,10 @@ def test_the_skip_link_moves_focus_to_the_content(page: Any, ui_server: str) -> 
     assert page.evaluate("document.activeElement.id") == "main"
 
 
-def test_the_login_page_is_accessible(page: Any, auth_server: AuthServer) -> None:
+def test_the_login_page_is_accessible(
+    page: Any, auth_server: AuthServer, shoot: Callable[[Any, str], Path]
+) -> None:
     page.goto(auth_server.url + "/login")
+    shoot(page, "page-login")
     assert page.evaluate(_UNLABELLED) == []
     assert page.evaluate(_CONTRAST) == []

@@ -35,11 +35,12 @@ from sqlalchemy.orm import Session
 from kiln.auth import project_id
 from kiln.db.tables import ExperimentRow, LatestMetricRow, ParamRow, RunRow
 from kiln.errors import InvalidInput
-from kiln.tracking._entities import LifecycleStage, Metric, Run, RunStatus
+from kiln.tracking._entities import LifecycleStage, Metric, Run
 from kiln.tracking._experiments import experiment_row, parse_experiment_id
-from kiln.tracking._search import _view
+from kiln.tracking._runs import run_entity
+from kiln.tracking._search import _view, runs_where
 from kiln.tracking._search_parse import RUNS, parse_filter, parse_order_by
-from kiln.tracking._search_sql import order_runs, run_condition
+from kiln.tracking._search_sql import order_runs
 
 __all__ = [
     "ExperimentKeys",
@@ -128,30 +129,11 @@ def _matching(
     *columns: Any,
 ) -> Select[Any]:
     """``SELECT columns`` over the runs ``search_runs`` would return, unordered."""
-    node = parse_filter(filter_string, RUNS)
-    view = _view(run_view, "run_view")
     if isinstance(experiment_ids, str | int):
         experiment_ids = [experiment_ids]
     ids = sorted({parse_experiment_id(experiment_id) for experiment_id in experiment_ids})
-    query = (
-        select(*columns)
-        .select_from(RunRow)
-        .join(ExperimentRow, ExperimentRow.id == RunRow.experiment_id)
-        .where(ExperimentRow.project_id == project_id(session, project))
-    )
-    if ids:
-        query = query.where(RunRow.experiment_id.in_(ids))
-    if view == "active_only":
-        query = query.where(
-            RunRow.lifecycle_stage == _ACTIVE, ExperimentRow.lifecycle_stage == _ACTIVE
-        )
-    elif view == "deleted_only":
-        query = query.where(
-            (RunRow.lifecycle_stage == _DELETED) | (ExperimentRow.lifecycle_stage == _DELETED)
-        )
-    if node is not None:
-        query = query.where(run_condition(node, session.get_bind().dialect.name))
-    return query
+    node = parse_filter(filter_string, RUNS)
+    return runs_where(session, project, ids, _view(run_view, "run_view"), node, *columns)
 
 
 def count_runs(
@@ -230,20 +212,7 @@ def run_table_page(
         ):
             latest[run_id][key] = Metric(key, math.nan if is_nan else number, step, timestamp)
     runs = [
-        Run(
-            id=row.id,
-            experiment_id=str(row.experiment_id),
-            name=row.name,
-            status=RunStatus(row.status),
-            start_time=row.start_time,
-            end_time=row.end_time,
-            parent_run_id=row.parent_run_id,
-            user=row.user,
-            lifecycle_stage=LifecycleStage(row.lifecycle_stage),
-            failure=row.failure,
-            params=values.get(row.id, {}),
-            metrics=latest.get(row.id, {}),
-        )
+        run_entity(row, params=values.get(row.id, {}), metrics=latest.get(row.id, {}))
         for run_id in run_ids
         if (row := rows.get(run_id)) is not None
     ]

@@ -146,6 +146,33 @@ def get_run(session: Session, project: str, run_id: str) -> Run:
     return load_runs(session, [run_id])[0]
 
 
+def run_entity(
+    row: Any,
+    *,
+    params: dict[str, str],
+    metrics: dict[str, Metric],
+    tags: dict[str, str] | None = None,
+    inputs: tuple[DatasetInput, ...] = (),
+) -> Run:
+    """A :class:`Run` from a ``runs`` row (ORM or Core) and what was loaded for it."""
+    return Run(
+        id=row.id,
+        experiment_id=str(row.experiment_id),
+        name=row.name,
+        status=RunStatus(row.status),
+        start_time=row.start_time,
+        end_time=row.end_time,
+        parent_run_id=row.parent_run_id,
+        user=row.user,
+        lifecycle_stage=LifecycleStage(row.lifecycle_stage),
+        failure=row.failure,
+        params=params,
+        metrics=metrics,
+        tags=tags or {},
+        inputs=inputs,
+    )
+
+
 def load_runs(session: Session, run_ids: Sequence[str]) -> list[Run]:
     """Runs with their params, latest metrics, tags and inputs, in ``run_ids`` order.
 
@@ -193,17 +220,8 @@ def load_runs(session: Session, run_ids: Sequence[str]) -> list[Run]:
             )
         )
     return [
-        Run(
-            id=row.id,
-            experiment_id=str(row.experiment_id),
-            name=row.name,
-            status=RunStatus(row.status),
-            start_time=row.start_time,
-            end_time=row.end_time,
-            parent_run_id=row.parent_run_id,
-            user=row.user,
-            lifecycle_stage=LifecycleStage(row.lifecycle_stage),
-            failure=row.failure,
+        run_entity(
+            row,
             params=params.get(row.id, {}),
             metrics=metrics.get(row.id, {}),
             tags=tags.get(row.id, {}),

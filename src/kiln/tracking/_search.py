@@ -92,8 +92,9 @@ import hashlib
 import json
 from collections import defaultdict
 from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from kiln.auth import project_id
@@ -117,7 +118,7 @@ from kiln.tracking._search_sql import (
     run_condition,
 )
 
-__all__ = ["parse_filter", "parse_order_by", "search_experiments", "search_runs"]
+__all__ = ["parse_filter", "parse_order_by", "runs_where", "search_experiments", "search_runs"]
 
 DEFAULT_MAX_RESULTS = 1000
 MAX_RESULTS = 50_000
@@ -153,8 +154,22 @@ def search_runs(
     offset = _offset(page_token, fingerprint)
 
     dialect = session.get_bind().dialect.name
+    query = runs_where(session, project, ids, view, node, RunRow.id)
+    query = order_runs(query, terms, dialect).offset(offset).limit(max_results + 1)
+    run_ids = list(session.scalars(query))
+    more = len(run_ids) > max_results
+    runs = load_runs(session, run_ids[:max_results])
+    return runs, _token(offset + max_results, fingerprint) if more else None
+
+
+def runs_where(
+    session: Session, project: str, ids: Sequence[int], view: str, node: Node | None, *columns: Any
+) -> Select[Any]:
+    """``SELECT columns`` over the project's runs in ``ids`` (all: empty) in ``view`` matching
+    ``node``, unordered: the one definition of "the runs a search means"."""
     query = (
-        select(RunRow.id)
+        select(*columns)
+        .select_from(RunRow)
         .join(ExperimentRow, ExperimentRow.id == RunRow.experiment_id)
         .where(ExperimentRow.project_id == project_id(session, project))
     )
@@ -169,12 +184,8 @@ def search_runs(
             (RunRow.lifecycle_stage == _DELETED) | (ExperimentRow.lifecycle_stage == _DELETED)
         )
     if node is not None:
-        query = query.where(run_condition(node, dialect))
-    query = order_runs(query, terms, dialect).offset(offset).limit(max_results + 1)
-    run_ids = list(session.scalars(query))
-    more = len(run_ids) > max_results
-    runs = load_runs(session, run_ids[:max_results])
-    return runs, _token(offset + max_results, fingerprint) if more else None
+        query = query.where(run_condition(node, session.get_bind().dialect.name))
+    return query
 
 
 def search_experiments(
