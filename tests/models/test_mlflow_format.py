@@ -237,7 +237,9 @@ def test_a_python_model_needs_allow_pickle(tmp_path: Path, frame: pd.DataFrame) 
         def load_context(self, context):  # type: ignore[no-untyped-def]
             self.offset = context.model_config["offset"]
 
-        def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]
+        def predict(  # type hints: MLflow warns about a predict without them
+            self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None
+        ) -> Any:
             return model_input.sum(axis=1).to_numpy() + self.offset
 
     mlflow.pyfunc.save_model(
