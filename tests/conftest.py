@@ -7,9 +7,12 @@ running, and fail instead when ``CI=true``.
 from __future__ import annotations
 
 import os
+import shutil
 import socket
+import sqlite3
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -54,26 +57,83 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> No
 
 
 @pytest.fixture
-def sqlite_url(tmp_path: Path) -> str:
+def empty_sqlite_url(tmp_path: Path) -> str:
+    """A SQLite store that does not exist yet (the first use creates and migrates it)."""
     return f"sqlite:///{tmp_path / 'store' / 'kiln.db'}"
 
 
+@pytest.fixture(scope="session")
+def _sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One migrated SQLite store per session; tests get copies (migrating costs ~0.1-0.2 s)."""
+    path = tmp_path_factory.mktemp("sqlite-template") / "kiln.db"
+    database = Database(f"sqlite:///{path}")
+    database.engine  # noqa: B018  (opening migrates it)
+    database.dispose()
+    with closing(sqlite3.connect(path)) as connection:  # fold the WAL into the one file
+        connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return path
+
+
 @pytest.fixture
-def postgres_url() -> Iterator[str]:
-    """A fresh, empty PostgreSQL database for one test, dropped afterwards."""
-    require_service("PostgreSQL", "127.0.0.1", 5432)
+def sqlite_url(tmp_path: Path, _sqlite_template: Path) -> str:
+    """A fresh, migrated SQLite store of this test's own."""
+    target = tmp_path / "store" / "kiln.db"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(_sqlite_template, target)
+    return f"sqlite:///{target}"
+
+
+def _create_postgres(template: str | None = None) -> tuple[str, str]:
+    """``(name, url)`` of a new PostgreSQL database, empty or copied from ``template``."""
     import psycopg
 
     name = f"kiln_test_{uuid.uuid4().hex[:12]}"
-    admin = POSTGRES_ADMIN_URL
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    base, _, _ = admin.rpartition("/")
+    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
+    base, _, _ = POSTGRES_ADMIN_URL.rpartition("/")
+    return name, f"{base}/{name}"
+
+
+def _drop_postgres(name: str) -> None:
+    import psycopg
+
+    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def empty_postgres_url() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for one test, dropped afterwards."""
+    require_service("PostgreSQL", "127.0.0.1", 5432)
+    name, url = _create_postgres()
     try:
-        yield f"{base}/{name}"
+        yield url
     finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        _drop_postgres(name)
+
+
+@pytest.fixture(scope="session")
+def _postgres_template() -> Iterator[str]:
+    """One migrated PostgreSQL database per session, the template of each test's copy."""
+    require_service("PostgreSQL", "127.0.0.1", 5432)
+    name, url = _create_postgres()
+    database = Database(url)
+    database.engine  # noqa: B018  (opening migrates it)
+    database.dispose()  # a template must have no open connection
+    try:
+        yield name
+    finally:
+        _drop_postgres(name)
+
+
+@pytest.fixture
+def postgres_url(_postgres_template: str) -> Iterator[str]:
+    """A fresh, migrated PostgreSQL database for one test, dropped afterwards."""
+    name, url = _create_postgres(_postgres_template)
+    try:
+        yield url
+    finally:
+        _drop_postgres(name)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -24,6 +24,8 @@ PUBLIC_SUBPACKAGES = [
     "kiln.models",
     "kiln.registry",
     "kiln.autolog",
+    "kiln.data",
+    "kiln.pipelines",
 ]
 
 #: Libraries that ``import kiln`` (and so ``kiln --help``) must not load.

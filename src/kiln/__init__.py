@@ -7,8 +7,11 @@ access, so ``import kiln`` stays fast and pulls in no heavy library.
 - ``kiln.Settings``: the typed configuration (arguments > ``KILN_*`` > kiln.toml > defaults).
 - ``kiln.errors``: the exception tree (also re-exported here).
 
+- ``@kiln.step`` / ``@kiln.pipeline``: pipelines of cached steps (``kiln.pipelines``).
+
 Subpackages: ``kiln.db`` (metadata store), ``kiln.artifacts`` (artifact store),
-``kiln.auth`` (projects, users, tokens, audit), ``kiln.server``, ``kiln.cli``.
+``kiln.auth`` (projects, users, tokens, audit), ``kiln.data`` (versioned
+datasets, profiles, validation), ``kiln.pipelines``, ``kiln.server``, ``kiln.cli``.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ if TYPE_CHECKING:
         Unauthenticated,
     )
     from kiln.models import log_model
+    from kiln.pipelines import pipeline, step
     from kiln.registry import load_model, register_model, set_alias
     from kiln.tracking import (
         active_run,
@@ -95,6 +99,7 @@ __all__ = [
     "log_params",
     "log_table",
     "log_text",
+    "pipeline",
     "register_model",
     "search_runs",
     "set_alias",
@@ -102,6 +107,7 @@ __all__ = [
     "set_tag",
     "set_tags",
     "start_run",
+    "step",
 ]
 
 # name -> module that defines it; resolved on first attribute access.
@@ -120,6 +126,8 @@ _LAZY = {
     "get_context": "kiln.context",
     "load_model": "kiln.registry",
     "log_model": "kiln.models",
+    "pipeline": "kiln.pipelines",
+    "step": "kiln.pipelines",
     "register_model": "kiln.registry",
     "set_alias": "kiln.registry",
     "active_run": "kiln.tracking",

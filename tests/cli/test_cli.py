@@ -401,8 +401,8 @@ def test_project_option_overrides_kiln_project(run: Run, home: Path) -> None:
 
 
 @pytest.mark.postgres
-def test_flow_on_postgres(postgres_url: str, run: Run, home: Path) -> None:
-    env = kiln_env(home, KILN_DATABASE_URL=postgres_url)
+def test_flow_on_postgres(empty_postgres_url: str, run: Run, home: Path) -> None:
+    env = kiln_env(home, KILN_DATABASE_URL=empty_postgres_url)
 
     assert f"upgraded from empty to {HEAD}" in run("db", "upgrade", env=env).stdout
     doctor = run("doctor", env=env)

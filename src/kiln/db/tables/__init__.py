@@ -12,6 +12,13 @@ from kiln.db.tables.auth import (
     ProjectRow,
     UserRow,
 )
+from kiln.db.tables.data import (
+    DatasetProfileRow,
+    DatasetValidationRow,
+    DatasetVersionRow,
+    VersionedDatasetRow,
+)
+from kiln.db.tables.pipelines import PipelineRunRow, StepCacheRow, StepRunRow
 from kiln.db.tables.registry import (
     AliasEventRow,
     AliasGateRow,
@@ -41,7 +48,10 @@ __all__ = [
     "AliasGateRow",
     "ApiTokenRow",
     "AuditLogRow",
+    "DatasetProfileRow",
     "DatasetRow",
+    "DatasetValidationRow",
+    "DatasetVersionRow",
     "ExperimentRow",
     "ExperimentTagRow",
     "LatestMetricRow",
@@ -53,6 +63,7 @@ __all__ = [
     "ModelVersionRow",
     "ModelVersionTagRow",
     "ParamRow",
+    "PipelineRunRow",
     "ProjectRow",
     "RegisteredModelRow",
     "RegisteredModelTagRow",
@@ -60,5 +71,8 @@ __all__ = [
     "RunInputRow",
     "RunRow",
     "RunTagRow",
+    "StepCacheRow",
+    "StepRunRow",
     "UserRow",
+    "VersionedDatasetRow",
 ]

@@ -1,0 +1,132 @@
+"""Pipelines: steps, the DAG their calls build, the step cache, materializers, runners.
+
+::
+
+    @step / Step                   _step.py      a function plus options (cache, retries,
+      │                                          backoff, timeout, resources, name)
+    @pipeline / Pipeline           _pipeline.py  a function whose step calls build the DAG;
+      │                                          params from Python or YAML (_params.py)
+      │ calling a step inside it ──► Output      _graph.py     a placeholder; Graph + Node
+      ▼
+    Pipeline.run(...) ──► PipelineRun            _engine.py    walk the DAG, cache, record
+      │  cache key                               _cache.py, _source.py (step + project source)
+      │  records (runs, step runs, cache)        _records.py   services on a Session
+      ▼
+    Runner.submit(StepTask) ──► Future[StepOutcome]   _runner.py (ABC + "kiln.runners" table)
+      ├── SequentialRunner  "sequential"         _sequential.py  this process (default)
+      └── ParallelRunner    "parallel"           _parallel.py    worker processes (_worker.py)
+      ▼
+    execute_task: load inputs, call with retries/timeout, capture output,
+      │  measure CPU and memory                  _execute.py, _capture.py
+      ▼
+    Materializer (ABC + "kiln.materializers")    _materializer.py
+      pandas, polars, arrow, numpy, json         _materializers.py
+      kiln_model (kiln.models folders)           _model_materializer.py
+
+Records are plain dataclasses (``_entities.py``); ``load_output`` reads a
+past step's value back. Importing this package loads no data library and no
+database code: those are imported when a pipeline runs.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from kiln.pipelines._entities import (
+    OutputRef,
+    PipelineFailed,
+    PipelineRun,
+    PipelineStatus,
+    StepCrashed,
+    StepRun,
+    StepStatus,
+    StepTimeout,
+)
+from kiln.pipelines._graph import Output
+from kiln.pipelines._materializer import (
+    BUILTIN_MATERIALIZERS,
+    MATERIALIZERS_ENTRY_POINT_GROUP,
+    Materializer,
+    Materializers,
+)
+from kiln.pipelines._pipeline import Pipeline, pipeline
+from kiln.pipelines._resources import Resources
+from kiln.pipelines._runner import (
+    BUILTIN_RUNNERS,
+    RUNNERS_ENTRY_POINT_GROUP,
+    Runner,
+    get_runner,
+    known_runners,
+)
+from kiln.pipelines._step import Step, step
+from kiln.pipelines._task import StepOutcome, StepTask
+
+if TYPE_CHECKING:
+    from kiln.pipelines._engine import run_pipeline
+    from kiln.pipelines._execute import execute_task
+    from kiln.pipelines._outputs import load_output
+    from kiln.pipelines._parallel import ParallelRunner
+    from kiln.pipelines._records import get_pipeline_run, get_step_run, list_pipeline_runs
+    from kiln.pipelines._sequential import SequentialRunner
+
+__all__ = [
+    "BUILTIN_MATERIALIZERS",
+    "BUILTIN_RUNNERS",
+    "MATERIALIZERS_ENTRY_POINT_GROUP",
+    "RUNNERS_ENTRY_POINT_GROUP",
+    "Materializer",
+    "Materializers",
+    "Output",
+    "OutputRef",
+    "ParallelRunner",
+    "Pipeline",
+    "PipelineFailed",
+    "PipelineRun",
+    "PipelineStatus",
+    "Resources",
+    "Runner",
+    "SequentialRunner",
+    "Step",
+    "StepCrashed",
+    "StepOutcome",
+    "StepRun",
+    "StepStatus",
+    "StepTask",
+    "StepTimeout",
+    "execute_task",
+    "get_pipeline_run",
+    "get_runner",
+    "get_step_run",
+    "known_runners",
+    "list_pipeline_runs",
+    "load_output",
+    "pipeline",
+    "run_pipeline",
+    "step",
+]
+
+# Names whose modules import the database layer or multiprocessing: loaded on first access.
+_LAZY = {
+    "ParallelRunner": "kiln.pipelines._parallel",
+    "SequentialRunner": "kiln.pipelines._sequential",
+    "execute_task": "kiln.pipelines._execute",
+    "get_pipeline_run": "kiln.pipelines._records",
+    "get_step_run": "kiln.pipelines._records",
+    "list_pipeline_runs": "kiln.pipelines._records",
+    "load_output": "kiln.pipelines._outputs",
+    "run_pipeline": "kiln.pipelines._engine",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'kiln.pipelines' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
