@@ -13,12 +13,14 @@ import sys
 from kiln.cli import (
     admin,
     audit,
+    datasets,
     db,
     demo,
     doctor,
     experiments,
     import_,
     models,
+    pipelines,
     projects,
     runs,
     server,
@@ -33,7 +35,7 @@ __all__ = ["app", "main"]
 
 for _module in (doctor, admin, server, demo):
     _module.register(app)
-for _group in (db, projects, users, tokens, audit, experiments, runs, models):
+for _group in (db, projects, users, tokens, audit, experiments, runs, models, datasets, pipelines):
     app.add_typer(_group.app, name=_group.NAME, help=_group.HELP)
 app.add_typer(import_.app, name=import_.NAME, help=import_.HELP)
 

@@ -18,7 +18,14 @@ from kiln.db.tables.data import (
     DatasetVersionRow,
     VersionedDatasetRow,
 )
-from kiln.db.tables.pipelines import PipelineRunRow, StepCacheRow, StepRunRow
+from kiln.db.tables.lineage import AlertRow, LineageEdgeRow, StaleFlagRow
+from kiln.db.tables.pipelines import (
+    PipelineRunRow,
+    PipelineScheduleRow,
+    ScheduleFiringRow,
+    StepCacheRow,
+    StepRunRow,
+)
 from kiln.db.tables.registry import (
     AliasEventRow,
     AliasGateRow,
@@ -44,6 +51,7 @@ from kiln.db.tables.tracking import (
 )
 
 __all__ = [
+    "AlertRow",
     "AliasEventRow",
     "AliasGateRow",
     "ApiTokenRow",
@@ -55,6 +63,7 @@ __all__ = [
     "ExperimentRow",
     "ExperimentTagRow",
     "LatestMetricRow",
+    "LineageEdgeRow",
     "LoggedModelArtifactRow",
     "LoggedModelRow",
     "MembershipRow",
@@ -64,6 +73,7 @@ __all__ = [
     "ModelVersionTagRow",
     "ParamRow",
     "PipelineRunRow",
+    "PipelineScheduleRow",
     "ProjectRow",
     "RegisteredModelRow",
     "RegisteredModelTagRow",
@@ -71,6 +81,8 @@ __all__ = [
     "RunInputRow",
     "RunRow",
     "RunTagRow",
+    "ScheduleFiringRow",
+    "StaleFlagRow",
     "StepCacheRow",
     "StepRunRow",
     "UserRow",

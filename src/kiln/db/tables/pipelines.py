@@ -42,7 +42,7 @@ class PipelineRunRow(Base):
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
     pipeline: Mapped[str] = mapped_column(String(NAME_LENGTH))
-    #: RUNNING, SUCCEEDED, FAILED (PAUSED is reserved for approvals).
+    #: RUNNING, SUCCEEDED, FAILED, PAUSED (a quality gate is waiting for a person).
     status: Mapped[str] = mapped_column(String(16), index=True)
     runner: Mapped[str] = mapped_column(String(64))
     #: The pipeline's resolved parameters, as JSON.
@@ -51,6 +51,12 @@ class PipelineRunRow(Base):
     error: Mapped[str | None] = mapped_column(Text)
     start_time: Mapped[datetime] = mapped_column(default=utcnow)
     end_time: Mapped[datetime | None]
+    #: ``module:qualname`` of the pipeline, to rebuild it for a resume ("" if not importable).
+    target: Mapped[str] = mapped_column(String(1024), default="")
+    #: The folder the target is importable from (the caller's working directory).
+    workdir: Mapped[str] = mapped_column(Text, default="")
+    #: How many times the run was resumed.
+    resumes: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class StepRunRow(Base):
@@ -66,7 +72,7 @@ class StepRunRow(Base):
     step: Mapped[str] = mapped_column(String(NAME_LENGTH))
     #: Order of the call in the pipeline function.
     position: Mapped[int] = mapped_column(Integer)
-    #: PENDING, RUNNING, SUCCEEDED, FAILED, SKIPPED (an upstream step failed).
+    #: PENDING, RUNNING, SUCCEEDED, FAILED, SKIPPED (an upstream step failed), PAUSED (a gate).
     status: Mapped[str] = mapped_column(String(16))
     cached: Mapped[bool] = mapped_column(Boolean, default=False)
     cache_key: Mapped[str | None] = mapped_column(String(64))
@@ -106,3 +112,57 @@ class StepCacheRow(Base):
         BigIntId, ForeignKey("step_runs.id", ondelete="SET NULL"), index=True
     )
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PipelineScheduleRow(Base):
+    """A cron schedule of a pipeline, executed by ``kiln scheduler``."""
+
+    __tablename__ = "pipeline_schedules"
+    __table_args__ = (UniqueConstraint("project_id", "name"),)
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    #: ``module:function`` naming the pipeline, importable from ``workdir``.
+    target: Mapped[str] = mapped_column(String(1024))
+    workdir: Mapped[str] = mapped_column(Text, default="")
+    #: A five-field cron expression, read in ``timezone``.
+    cron: Mapped[str] = mapped_column(String(128))
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    params: Mapped[str] = mapped_column(Text, default="{}")
+    runner: Mapped[str] = mapped_column(String(64), default="sequential")
+    #: What to do with fire times missed while no scheduler ran: skip, latest or all.
+    catch_up: Mapped[str] = mapped_column(String(16), default="latest")
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    #: The next fire time not yet claimed (UTC).
+    next_fire_at: Mapped[datetime | None] = mapped_column(index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(NAME_LENGTH), default="")
+
+
+class ScheduleFiringRow(Base):
+    """One fire time of a schedule, claimed by one scheduler: the lease row.
+
+    ``(schedule_id, fire_time)`` is unique, so of two schedulers that try to
+    claim the same fire time, exactly one inserts the row and starts the run.
+    """
+
+    __tablename__ = "schedule_firings"
+    __table_args__ = (UniqueConstraint("schedule_id", "fire_time"),)
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
+    schedule_id: Mapped[int] = mapped_column(
+        BigIntId, ForeignKey("pipeline_schedules.id", ondelete="CASCADE")
+    )
+    fire_time: Mapped[datetime]
+    #: Which scheduler claimed it (``host:pid:uuid``) and when.
+    claimed_by: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    claimed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    #: CLAIMED, STARTED, SUCCEEDED, FAILED, PAUSED, MISSED (skipped by the catch-up policy).
+    status: Mapped[str] = mapped_column(String(16))
+    pipeline_run_id: Mapped[str | None] = mapped_column(
+        ForeignKey("pipeline_runs.id", ondelete="SET NULL"), index=True
+    )
+    error: Mapped[str | None] = mapped_column(Text)
+    finished_at: Mapped[datetime | None]
