@@ -78,8 +78,13 @@ def run_pipeline(
     raise_on_failure: bool = True,
     context: Context | None = None,
     project: str | None = None,
+    run_id: str | None = None,
 ) -> PipelineRun:
-    """Run ``pipeline`` and return its record; see :meth:`Pipeline.run`."""
+    """Run ``pipeline`` and return its record; see :meth:`Pipeline.run`.
+
+    ``run_id`` (32 lower-case hex characters) lets a caller that must name
+    the run before it starts (the scheduler) choose its id.
+    """
     if context is None:
         from kiln.context import get_context
 
@@ -96,7 +101,7 @@ def run_pipeline(
         raise InvalidInput(f"runner must be a runner's name or a Runner, got {runner!r}")
     _check(nodes, chosen)
     db, store = context.db, context.artifacts
-    run_id = uuid.uuid4().hex
+    run_id = _check_run_id(run_id) if run_id is not None else uuid.uuid4().hex
     project_id = db.run(
         create_pipeline_run,
         project,
@@ -105,6 +110,8 @@ def run_pipeline(
         runner=chosen.name,
         params=resolved,
         no_cache=no_cache,
+        target=pipeline_target(pipeline),
+        workdir=os.getcwd(),
         steps=[
             PlannedStep(
                 invocation=node.invocation,
@@ -142,6 +149,33 @@ def run_pipeline(
             record,
         )
     return record
+
+
+def _check_run_id(run_id: str) -> str:
+    if not (
+        isinstance(run_id, str) and len(run_id) == 32 and set(run_id) <= set("0123456789abcdef")
+    ):
+        raise InvalidInput(
+            f"run_id must be 32 lower-case hex characters, got {run_id!r}", field="run_id"
+        )
+    return run_id
+
+
+def pipeline_target(pipeline: Pipeline) -> str:
+    """``module:qualname`` under which ``pipeline`` can be imported again, or ""."""
+    import importlib
+
+    module_name = getattr(pipeline.fn, "__module__", None)
+    qualname = getattr(pipeline.fn, "__qualname__", "")
+    if not module_name or module_name == "__main__" or "<" in qualname:
+        return ""
+    try:
+        found: Any = importlib.import_module(module_name)
+        for part in qualname.split("."):
+            found = getattr(found, part)
+    except (ImportError, AttributeError):
+        return ""
+    return f"{module_name}:{qualname}" if found is pipeline else ""
 
 
 def _check(nodes: list[Node], runner: Runner) -> None:

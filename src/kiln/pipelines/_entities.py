@@ -22,7 +22,7 @@ __all__ = [
 
 
 class PipelineStatus(StrEnum):
-    """Where a pipeline run is. PAUSED is reserved for runs waiting on an approval."""
+    """Where a pipeline run is. PAUSED: a quality gate failed and waits for a person."""
 
     RUNNING = "RUNNING"
     SUCCEEDED = "SUCCEEDED"
@@ -31,13 +31,18 @@ class PipelineStatus(StrEnum):
 
 
 class StepStatus(StrEnum):
-    """Where one step invocation is. SKIPPED: an upstream step failed, so it never ran."""
+    """Where one step invocation is.
+
+    SKIPPED: an upstream step failed, so it never ran. PAUSED: a quality gate
+    whose checks failed, waiting for ``resume`` (accept, or check again).
+    """
 
     PENDING = "PENDING"
     RUNNING = "RUNNING"
     SUCCEEDED = "SUCCEEDED"
     FAILED = "FAILED"
     SKIPPED = "SKIPPED"
+    PAUSED = "PAUSED"
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +125,12 @@ class PipelineRun:
     start_time: datetime
     end_time: datetime | None
     steps: tuple[StepRun, ...] = field(default=())
+    #: ``module:qualname`` of the pipeline ("" when it cannot be imported again).
+    target: str = ""
+    #: The working directory the run started in (``target`` is importable from there).
+    workdir: str = ""
+    #: How many times the run was resumed.
+    resumes: int = 0
 
     @property
     def duration_seconds(self) -> float | None:

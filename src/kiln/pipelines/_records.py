@@ -80,6 +80,8 @@ def create_pipeline_run(
     params: dict[str, Any],
     no_cache: bool,
     steps: Sequence[PlannedStep],
+    target: str = "",
+    workdir: str = "",
 ) -> int:
     """Record a RUNNING pipeline run and its steps (PENDING); returns the project's id."""
     project_id = _project_id(session, project)
@@ -93,6 +95,8 @@ def create_pipeline_run(
             params=_dumps(params),
             no_cache=no_cache,
             start_time=utcnow(),
+            target=target,
+            workdir=workdir,
         )
     )
     session.flush()
@@ -298,6 +302,9 @@ def _pipeline_run(row: PipelineRunRow, project: str, steps: tuple[StepRun, ...])
         start_time=row.start_time,
         end_time=row.end_time,
         steps=steps,
+        target=row.target,
+        workdir=row.workdir,
+        resumes=row.resumes,
     )
 
 
