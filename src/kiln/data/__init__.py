@@ -39,6 +39,7 @@ from kiln.data._fluent import (
     register_dataset,
     validate,
 )
+from kiln.data._gate import ValidationFailed, check
 from kiln.data._profile import ColumnProfile, Histogram, Profile
 from kiln.data._report import Check, ValidationReport
 from kiln.data._schema import ColumnExpectation, Schema
@@ -58,7 +59,9 @@ __all__ = [
     "Schema",
     "StoredBlob",
     "Thresholds",
+    "ValidationFailed",
     "ValidationReport",
+    "check",
     "get_dataset",
     "get_version",
     "infer_schema",

@@ -20,6 +20,7 @@ from kiln.data._names import VersionRef, check_dataset_name, parse_ref
 from kiln.db import utcnow
 from kiln.db.tables import DatasetVersionRow, ProjectRow, VersionedDatasetRow
 from kiln.errors import InvalidInput, NotFound
+from kiln.lineage import Node, flag_superseded
 
 #: How many names an error message lists before it says "and N more".
 _LISTED = 10
@@ -191,6 +192,11 @@ def create_version(
         )
         .scalar_one()
     )
+    previous = session.scalar(
+        select(DatasetVersionRow.content_hash).where(
+            DatasetVersionRow.dataset_id == dataset.id, DatasetVersionRow.version == number - 1
+        )
+    )
     row = DatasetVersionRow(
         dataset_id=dataset.id,
         version=number,
@@ -206,6 +212,14 @@ def create_version(
     )
     session.add(row)
     session.flush()
+    if previous is not None:
+        flag_superseded(
+            session,
+            dataset.project_id,
+            Node.dataset_version(previous),
+            Node.dataset_version(new.content_hash),
+            f"dataset {name!r} has a newer version: {name}@{number}",
+        )
     return to_version(name, row), True
 
 

@@ -33,6 +33,7 @@ from kiln.data._sources import ACCEPTED, prepare
 from kiln.data._thresholds import Thresholds
 from kiln.db import Database
 from kiln.errors import Conflict, InvalidInput
+from kiln.lineage import Node, report_made, report_used
 
 
 def register(
@@ -57,6 +58,7 @@ def register(
     digest = content_hash(prepared.table)
     existing = db.read(_datasets.find_version, project, name, digest)
     if existing is not None:
+        report_made(Node.dataset_version(existing.version_id))
         return existing
     try:
         blobs = _blobs.store(artifacts, prepared)
@@ -84,6 +86,7 @@ def register(
         description=description,
         created_by=created_by,
     )
+    report_made(Node.dataset_version(version.version_id))
     return version
 
 
@@ -94,6 +97,7 @@ def read_version(artifacts: ArtifactStore, version: DatasetVersion) -> pa.Table:
 def load(db: Database, artifacts: ArtifactStore, project: str, ref: Any) -> pa.Table:
     """The table a stored version holds (``ref``: ``name@…`` or a ``DatasetVersion``)."""
     key = db.read(_records.version_key, project, _ref_text(ref))
+    report_used(Node.dataset_version(key.version.version_id))
     return read_version(artifacts, key.version)
 
 
@@ -212,6 +216,8 @@ def validate(
             field="thresholds",
         )
     key = db.read(_records.version_key, project, _ref_text(data)) if is_stored(data) else None
+    if key is not None:
+        report_used(Node.dataset_version(key.version.version_id))
     reference_profile, reference_key, reference_name = _reference(db, artifacts, project, reference)
     schema = _schema(schema, reference_profile)
     table = read_version(artifacts, key.version) if key else table_of(db, artifacts, project, data)

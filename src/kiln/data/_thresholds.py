@@ -150,6 +150,34 @@ class Thresholds:
             for name in _LIMITED
         }
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Thresholds:
+        """The inverse of :meth:`to_dict`."""
+        if not isinstance(data, dict):
+            raise InvalidInput("thresholds must be a mapping", field="thresholds")
+        unknown = sorted(set(data) - set(_LIMITED))
+        if unknown:
+            raise InvalidInput(
+                f"unknown thresholds {', '.join(unknown)}; known: {', '.join(_LIMITED)}",
+                field="thresholds",
+            )
+        specs: dict[str, Any] = {name: _spec(value) for name, value in data.items()}
+        return cls(**{n: spec for n, spec in specs.items() if spec is not None or n == "null_rate"})
+
+
+def _spec(data: Any) -> Spec | None:
+    if data is None:
+        return None
+    if not isinstance(data, dict) or data.get("kind") not in ("fixed", "learned"):
+        raise InvalidInput(
+            f"a threshold is {{'kind': 'fixed' | 'learned', ...}}, got {data!r}", field="thresholds"
+        )
+    options = {key: value for key, value in data.items() if key != "kind"}
+    try:
+        return Fixed(**options) if data["kind"] == "fixed" else Learned(**options)
+    except TypeError as error:
+        raise InvalidInput(f"bad threshold {data!r}: {error}", field="thresholds") from None
+
 
 @dataclass(frozen=True, slots=True)
 class Limit:

@@ -8,7 +8,9 @@
       │                                          params from Python or YAML (_params.py)
       │ calling a step inside it ──► Output      _graph.py     a placeholder; Graph + Node
       ▼
-    Pipeline.run(...) ──► PipelineRun            _engine.py    walk the DAG, cache, record
+    Pipeline.run(...) ──► PipelineRun            _engine.py    plan, record, resume_pipeline
+      │  walk the DAG, cache, lineage, gates      _execution.py
+      │  kiln.data.check(...) in a pipeline       _gate.py      a gate step: pass, PAUSE, FAIL
       │  cache key                               _cache.py, _source.py (step + project source)
       │  records (runs, step runs, cache)        _records.py   services on a Session
       ▼
@@ -63,12 +65,13 @@ from kiln.pipelines._step import Step, step
 from kiln.pipelines._task import StepOutcome, StepTask
 
 if TYPE_CHECKING:
-    from kiln.pipelines._engine import run_pipeline
+    from kiln.pipelines._engine import resume_pipeline, run_pipeline
     from kiln.pipelines._execute import execute_task
     from kiln.pipelines._outputs import load_output
     from kiln.pipelines._parallel import ParallelRunner
     from kiln.pipelines._records import get_pipeline_run, get_step_run, list_pipeline_runs
     from kiln.pipelines._sequential import SequentialRunner
+    from kiln.pipelines._targets import load_pipeline
 
 __all__ = [
     "BUILTIN_MATERIALIZERS",
@@ -101,7 +104,9 @@ __all__ = [
     "known_runners",
     "list_pipeline_runs",
     "load_output",
+    "load_pipeline",
     "pipeline",
+    "resume_pipeline",
     "run_pipeline",
     "step",
 ]
@@ -115,7 +120,9 @@ _LAZY = {
     "get_step_run": "kiln.pipelines._records",
     "list_pipeline_runs": "kiln.pipelines._records",
     "load_output": "kiln.pipelines._outputs",
+    "resume_pipeline": "kiln.pipelines._engine",
     "run_pipeline": "kiln.pipelines._engine",
+    "load_pipeline": "kiln.pipelines._targets",
 }
 
 

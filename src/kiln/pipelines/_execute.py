@@ -18,10 +18,12 @@ from collections.abc import Callable, MutableMapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from kiln.lineage import collecting
 from kiln.pipelines._capture import MemoryPeak, call_with_timeout, capture_fds, capture_python
 from kiln.pipelines._entities import OutputRef
+from kiln.pipelines._gate import PassThrough, is_gate
 from kiln.pipelines._step import resolve_reference
-from kiln.pipelines._task import InputRefs, StepOutcome, StepTask
+from kiln.pipelines._task import InputRefs, StepOutcome, StepTask, Verdict
 
 if TYPE_CHECKING:
     from kiln.artifacts import ArtifactStore
@@ -53,8 +55,9 @@ def execute_task(
     output: OutputRef | None = None
     error: str | None = None
     trace: str | None = None
+    verdict: Verdict | None = None
     capture = capture_fds() if capture_descriptors else capture_python()
-    with capture as captured:
+    with capture as captured, collecting() as collected:
         try:
             fn = task.function
             if isinstance(fn, str):
@@ -67,18 +70,29 @@ def execute_task(
             }
             bound = inspect.BoundArguments(inspect.signature(fn), arguments)
             value = _attempts(fn, bound.args, bound.kwargs, task, attempts)
-            materializer = materializers.for_value(value, task.step)
-            digest = materializer.save(value, store)
-            kind = type(value)
-            output = OutputRef(
-                digest,
-                materializer.name,
-                materializer.version,
-                f"{kind.__module__}.{kind.__qualname__}",
-            )
-            if values is not None:
-                values[digest] = value
-        except (Exception, SystemExit) as exc:
+            passed = task.inputs.get(value.argument) if isinstance(value, PassThrough) else None
+            if isinstance(passed, OutputRef):
+                output = passed
+            else:
+                if isinstance(value, PassThrough):
+                    value = arguments[value.argument]
+                materializer = materializers.for_value(value, task.step)
+                digest = materializer.save(value, store)
+                kind = type(value)
+                output = OutputRef(
+                    digest,
+                    materializer.name,
+                    materializer.version,
+                    f"{kind.__module__}.{kind.__qualname__}",
+                )
+                if values is not None:
+                    values[digest] = value
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {exc}"
+            trace = traceback.format_exc()
+            if is_gate(fn) and _is_validation_failure(exc):
+                verdict = _verdict(exc, store)
+        except SystemExit as exc:
             error = f"{type(exc).__name__}: {exc}"
             trace = traceback.format_exc()
     return StepOutcome(
@@ -94,6 +108,31 @@ def execute_task(
         stderr=captured.stderr,
         error=error,
         traceback=trace,
+        used=tuple(collected.used),
+        made=tuple(collected.made),
+        verdict=verdict,
+    )
+
+
+def _is_validation_failure(exc: BaseException) -> bool:
+    from kiln.data import ValidationFailed
+
+    return isinstance(exc, ValidationFailed)
+
+
+def _verdict(exc: Any, store: ArtifactStore) -> Verdict:
+    """The failed checks of a gate, with the report stored as one HTML page."""
+    report = exc.report
+    try:
+        digest: str | None = store.put_bytes(report.to_html().encode("utf-8")).digest
+    except Exception:  # the verdict matters more than its page
+        digest = None
+    return Verdict(
+        pause=exc.on_failure == "pause",
+        summary=str(exc),
+        failures=tuple(check.to_dict() for check in report.failures),
+        report=report.to_dict(),
+        report_digest=digest,
     )
 
 
@@ -134,7 +173,7 @@ def _attempts(
         try:
             return call_with_timeout(fn, args, kwargs, task.timeout, message)
         except Exception as exc:
-            if attempt == total:
+            if attempt == total or (is_gate(fn) and _is_validation_failure(exc)):
                 raise
             delay = task.backoff * 2 ** (attempt - 1)
             print(

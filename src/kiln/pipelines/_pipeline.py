@@ -41,7 +41,10 @@ class Pipeline:
         """The DAG for these parameters, and the parameters resolved; nothing runs."""
         resolved = resolve_params(self.fn, self.name, params, config)
         graph = Graph(self.name)
-        with building(graph):
+        from kiln.data._gate import gate_builder
+        from kiln.pipelines._gate import build_gate
+
+        with building(graph), gate_builder(build_gate):
             self.fn(**resolved)
         if not graph.nodes:
             raise InvalidInput(

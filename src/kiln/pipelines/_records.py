@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from kiln.auth import project_id as _project_id
 from kiln.db import utcnow
 from kiln.db.tables import PipelineRunRow, ProjectRow, StepCacheRow, StepRunRow
-from kiln.errors import InvalidInput, NotFound
+from kiln.errors import Conflict, InvalidInput, NotFound
 from kiln.pipelines._entities import (
     OutputRef,
     PipelineRun,
@@ -31,6 +31,7 @@ from kiln.pipelines._entities import (
 from kiln.pipelines._task import StepOutcome
 
 __all__ = [
+    "CacheHit",
     "PlannedStep",
     "begin_step",
     "create_pipeline_run",
@@ -39,6 +40,7 @@ __all__ = [
     "get_pipeline_run",
     "get_step_run",
     "list_pipeline_runs",
+    "reopen_pipeline_run",
     "skip_step",
 ]
 
@@ -118,6 +120,15 @@ def create_pipeline_run(
     return project_id
 
 
+@dataclass(frozen=True, slots=True)
+class CacheHit:
+    """A cache entry that answered a step: its outputs, and the step run that made them."""
+
+    outputs: tuple[OutputRef, ...]
+    #: ``(pipeline run id, invocation)`` of the step run that produced the outputs, if kept.
+    source: tuple[str, str] | None
+
+
 def begin_step(
     session: Session,
     run_id: str,
@@ -128,12 +139,12 @@ def begin_step(
     inputs: dict[str, Any],
     lookup: bool,
     available: Callable[[tuple[OutputRef, ...]], bool],
-) -> tuple[OutputRef, ...] | None:
+) -> CacheHit | None:
     """Start a step: a cache hit ends it at once (SUCCEEDED, cached), else it is RUNNING.
 
     ``lookup`` says whether to consult the cache; ``available`` decides
-    whether a cached entry's outputs can still be read. Returns the cached
-    outputs on a hit, None otherwise.
+    whether a cached entry's outputs can still be read. Returns the hit, or
+    None.
     """
     now = utcnow()
     where = (StepRunRow.run_id == run_id, StepRunRow.invocation == invocation)
@@ -156,7 +167,16 @@ def begin_step(
                         duration_seconds=0.0,
                     )
                 )
-                return outputs
+                source = (
+                    session.execute(
+                        select(StepRunRow.run_id, StepRunRow.invocation).where(
+                            StepRunRow.id == entry.step_run_id
+                        )
+                    ).first()
+                    if entry.step_run_id is not None
+                    else None
+                )
+                return CacheHit(outputs, (source[0], source[1]) if source else None)
     session.execute(
         update(StepRunRow)
         .where(*where)
@@ -179,10 +199,12 @@ def finish_step(
     cache_key: str | None,
     remember: bool,
     logs: tuple[str, str | None, str, str | None],
+    paused: bool = False,
 ) -> None:
     """Record a step's outcome; when it succeeded and ``remember``, put it in the cache.
 
-    ``logs`` is ``(stdout, stdout_digest, stderr, stderr_digest)`` as stored.
+    ``logs`` is ``(stdout, stdout_digest, stderr, stderr_digest)`` as stored;
+    ``paused`` records a failed gate as PAUSED instead of FAILED.
     """
     row = session.scalar(
         select(StepRunRow).where(
@@ -192,7 +214,8 @@ def finish_step(
     if row is None:
         raise NotFound(f"pipeline run {run_id} has no step invocation {outcome.invocation!r}")
     outputs = (outcome.output,) if outcome.output is not None else ()
-    row.status = (StepStatus.SUCCEEDED if outcome.succeeded else StepStatus.FAILED).value
+    failed = StepStatus.PAUSED if paused else StepStatus.FAILED
+    row.status = (StepStatus.SUCCEEDED if outcome.succeeded else failed).value
     row.outputs = _outputs_json(outputs)
     row.attempts = outcome.attempts
     row.start_time = outcome.start_time
@@ -236,18 +259,20 @@ def skip_step(session: Session, run_id: str, invocation: str, reason: str) -> No
 def finish_pipeline_run(
     session: Session, run_id: str, status: PipelineStatus, error: str | None
 ) -> None:
-    """End a run. Steps still PENDING become SKIPPED and steps still RUNNING FAILED."""
+    """End a run. Steps still RUNNING become FAILED; steps still PENDING become SKIPPED,
+    except in a PAUSED run, where they wait for the resume."""
     now = utcnow()
     session.execute(
         update(PipelineRunRow)
         .where(PipelineRunRow.id == run_id)
         .values(status=status.value, error=error, end_time=now)
     )
-    session.execute(
-        update(StepRunRow)
-        .where(StepRunRow.run_id == run_id, StepRunRow.status == StepStatus.PENDING.value)
-        .values(status=StepStatus.SKIPPED.value, error="the run ended before this step started")
-    )
+    if status is not PipelineStatus.PAUSED:
+        session.execute(
+            update(StepRunRow)
+            .where(StepRunRow.run_id == run_id, StepRunRow.status == StepStatus.PENDING.value)
+            .values(status=StepStatus.SKIPPED.value, error="the run ended before this step started")
+        )
     session.execute(
         update(StepRunRow)
         .where(StepRunRow.run_id == run_id, StepRunRow.status == StepStatus.RUNNING.value)
@@ -257,6 +282,51 @@ def finish_pipeline_run(
             error=f"the run ended before this step finished ({error or 'stopped'})",
         )
     )
+
+
+def reopen_pipeline_run(
+    session: Session,
+    run_id: str,
+    *,
+    keep: Sequence[str],
+    accepted: dict[str, tuple[OutputRef, str]],
+) -> None:
+    """Set a PAUSED or FAILED run RUNNING again for a resume.
+
+    Steps in ``keep`` stay as they are (SUCCEEDED, their outputs reused);
+    ``accepted`` gates become SUCCEEDED with the given output and a note on
+    their stderr; every other step goes back to PENDING.
+    """
+    row = session.get(PipelineRunRow, run_id)
+    if row is None:
+        raise NotFound(f"pipeline run {run_id!r} does not exist")
+    if row.status not in (PipelineStatus.PAUSED.value, PipelineStatus.FAILED.value):
+        raise Conflict(
+            f"pipeline run {run_id} is {row.status}; only PAUSED or FAILED runs can be resumed"
+        )
+    row.status = PipelineStatus.RUNNING.value
+    row.error = None
+    row.end_time = None
+    row.resumes += 1
+    now = utcnow()
+    for step in session.scalars(select(StepRunRow).where(StepRunRow.run_id == run_id)):
+        if step.invocation in keep:
+            continue
+        if step.invocation in accepted:
+            output, note = accepted[step.invocation]
+            step.status = StepStatus.SUCCEEDED.value
+            step.outputs = _outputs_json([output])
+            step.stderr = (step.stderr + ("\n" if step.stderr else "") + note)[-64 * 1024 :]
+            step.end_time = now
+            continue
+        step.status = StepStatus.PENDING.value
+        step.cached = False
+        step.outputs = "[]"
+        step.error = None
+        step.traceback = None
+        step.start_time = None
+        step.end_time = None
+        step.duration_seconds = None
 
 
 def _step_run(row: StepRunRow) -> StepRun:

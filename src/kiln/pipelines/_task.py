@@ -11,12 +11,15 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kiln.pipelines._entities import OutputRef
 from kiln.pipelines._resources import Resources
 
-__all__ = ["InputRefs", "StepOutcome", "StepTask", "input_refs"]
+if TYPE_CHECKING:
+    from kiln.lineage import Node
+
+__all__ = ["InputRefs", "StepOutcome", "StepTask", "Verdict", "input_refs"]
 
 #: One input argument: an output, or a list, tuple or str-keyed dict of outputs.
 InputRefs = OutputRef | list[OutputRef] | tuple[OutputRef, ...] | dict[str, OutputRef]
@@ -51,8 +54,29 @@ class StepTask:
 
 
 @dataclass(frozen=True, slots=True)
+class Verdict:
+    """A quality gate's failed checks: what the engine turns into a pause or a failure."""
+
+    #: True: PAUSE the step (``on_failure="pause"``); False: FAIL it.
+    pause: bool
+    #: One line naming the failed checks.
+    summary: str
+    #: The failed checks (``Check.to_dict()``), with their evidence.
+    failures: tuple[dict[str, Any], ...]
+    #: The whole validation report (``ValidationReport.to_dict()``).
+    report: dict[str, Any]
+    #: Blob of the report's self-contained HTML page.
+    report_digest: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class StepOutcome:
-    """What executing a task gave: the stored output or the error, logs and usage."""
+    """What executing a task gave: the stored output or the error, logs and usage.
+
+    ``used`` and ``made`` are the lineage nodes the step's code reported
+    reading and making (dataset versions, tracking runs, model versions);
+    ``verdict`` is set when a quality gate's checks failed.
+    """
 
     invocation: str
     succeeded: bool
@@ -66,6 +90,9 @@ class StepOutcome:
     stderr: str
     error: str | None
     traceback: str | None
+    used: tuple[Node, ...] = ()
+    made: tuple[Node, ...] = ()
+    verdict: Verdict | None = None
 
 
 def input_refs(refs: InputRefs) -> Iterator[OutputRef]:
