@@ -8,6 +8,9 @@ default context from ``Settings()`` on first call, ``configure(...)`` replaces i
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +21,7 @@ if TYPE_CHECKING:
     from kiln.client import ApiClient
     from kiln.db import Database
 
-__all__ = ["Context", "configure", "get_context"]
+__all__ = ["Context", "configure", "get_context", "using_context"]
 
 
 class Context:
@@ -69,10 +72,31 @@ class Context:
 
 _default: Context | None = None
 _default_lock = threading.Lock()
+_current: ContextVar[Context | None] = ContextVar("kiln_current_context", default=None)
+
+
+@contextmanager
+def using_context(context: Context) -> Iterator[Context]:
+    """Make ``get_context()`` return ``context`` inside the block (this thread or task only).
+
+    A pipeline step runs in it, so ``kiln.data.load`` or ``kiln.start_run`` in
+    the step's code use the stores and project of the run, not the process's.
+    """
+    token = _current.set(context)
+    try:
+        yield context
+    finally:
+        _current.reset(token)
 
 
 def get_context() -> Context:
-    """The process-wide default context, built from ``Settings()`` on first use."""
+    """The context of the running pipeline step, else the process-wide default.
+
+    The default is built from ``Settings()`` on first use.
+    """
+    current = _current.get()
+    if current is not None:
+        return current
     global _default
     if _default is None:
         with _default_lock:

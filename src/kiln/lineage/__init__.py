@@ -20,12 +20,19 @@ them reports or writes edges here, and none of them needs another to do it.
 See docs/lineage.md.
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from kiln.lineage._collector import Collected, collecting, report_made, report_used
-from kiln.lineage._edges import Walk, add_edges, walk
-from kiln.lineage._graph import LineageGraph, NodeInfo, lineage_graph
 from kiln.lineage._nodes import KINDS, Edge, Node, Relation
-from kiln.lineage._refs import labels, resolve
-from kiln.lineage._stale import StaleFlag, flag_superseded, stale_flags
+
+if TYPE_CHECKING:
+    from kiln.lineage._edges import Walk, add_edges, walk
+    from kiln.lineage._graph import LineageGraph, NodeInfo, lineage_graph
+    from kiln.lineage._refs import labels, resolve
+    from kiln.lineage._stale import StaleFlag, flag_superseded, stale_flags
 
 __all__ = [
     "KINDS",
@@ -48,3 +55,32 @@ __all__ = [
     "stale_flags",
     "walk",
 ]
+
+# The services import the database layer: loaded on first use, so reporting a node
+# from user code (kiln.data.load in a step, kiln.start_run) costs no import.
+_LAZY = {
+    "LineageGraph": "kiln.lineage._graph",
+    "NodeInfo": "kiln.lineage._graph",
+    "StaleFlag": "kiln.lineage._stale",
+    "Walk": "kiln.lineage._edges",
+    "add_edges": "kiln.lineage._edges",
+    "flag_superseded": "kiln.lineage._stale",
+    "labels": "kiln.lineage._refs",
+    "lineage_graph": "kiln.lineage._graph",
+    "resolve": "kiln.lineage._refs",
+    "stale_flags": "kiln.lineage._stale",
+    "walk": "kiln.lineage._edges",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'kiln.lineage' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

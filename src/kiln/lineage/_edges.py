@@ -45,8 +45,13 @@ def add_edges(session: Session, project_id: int, edges: Iterable[Edge]) -> int:
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     added = 0
     for row in rows:
-        statement = dialect.insert(LineageEdgeRow).values(**row).on_conflict_do_nothing()
-        added += session.execute(statement).rowcount or 0  # type: ignore[attr-defined]
+        statement = (
+            dialect.insert(LineageEdgeRow)
+            .values(**row)
+            .on_conflict_do_nothing()
+            .returning(LineageEdgeRow.id)
+        )
+        added += session.execute(statement).first() is not None
     return added
 
 

@@ -120,6 +120,7 @@ def run_pipeline(
         db=db,
         store=context.artifacts,
         no_cache=no_cache,
+        context=context,
     )
     return _drive(execution, owned=owned, raise_on_failure=raise_on_failure)
 
@@ -201,6 +202,7 @@ def resume_pipeline(
         db=db,
         store=context.artifacts,
         no_cache=no_cache,
+        context=context,
         done=done,
     )
     return _drive(execution, owned=owned, raise_on_failure=raise_on_failure)

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import inspect
 import sys
+import threading
 import time
 import traceback
-from collections.abc import Callable, MutableMapping
+from collections.abc import Callable, Iterator, MutableMapping
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +29,8 @@ from kiln.pipelines._task import InputRefs, StepOutcome, StepTask, Verdict
 
 if TYPE_CHECKING:
     from kiln.artifacts import ArtifactStore
+    from kiln.config import Settings
+    from kiln.context import Context
     from kiln.pipelines._materializer import Materializers
 
 __all__ = ["execute_task"]
@@ -57,7 +61,7 @@ def execute_task(
     trace: str | None = None
     verdict: Verdict | None = None
     capture = capture_fds() if capture_descriptors else capture_python()
-    with capture as captured, collecting() as collected:
+    with capture as captured, collecting() as collected, _step_context(task.settings):
         try:
             fn = task.function
             if isinstance(fn, str):
@@ -112,6 +116,31 @@ def execute_task(
         made=tuple(collected.made),
         verdict=verdict,
     )
+
+
+#: Contexts made for the settings of runs executed in this process, reused across steps
+#: (opening a store per step would cost more than most steps).
+_contexts: dict[str, Context] = {}
+_contexts_lock = threading.Lock()
+
+
+@contextmanager
+def _step_context(settings: Settings | None) -> Iterator[None]:
+    """Run the step's code with the run's context as ``kiln.get_context()``."""
+    if settings is None:
+        yield
+        return
+    from kiln.context import Context, get_context, using_context
+
+    current = get_context()
+    if current.settings == settings:
+        context = current
+    else:
+        key = settings.model_dump_json()
+        with _contexts_lock:
+            context = _contexts.get(key) or _contexts.setdefault(key, Context(settings))
+    with using_context(context):
+        yield
 
 
 def _is_validation_failure(exc: BaseException) -> bool:

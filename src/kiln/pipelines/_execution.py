@@ -41,6 +41,7 @@ from kiln.pipelines._task import InputRefs, StepOutcome, StepTask, Verdict, inpu
 
 if TYPE_CHECKING:
     from kiln.artifacts import ArtifactStore
+    from kiln.context import Context
     from kiln.db import Database
     from kiln.pipelines._runner import Runner
 
@@ -71,6 +72,7 @@ class Execution:
         db: Database,
         store: ArtifactStore,
         no_cache: bool,
+        context: Context | None = None,
         done: dict[str, OutputRef] | None = None,
     ) -> None:
         self.run_id = run_id
@@ -82,6 +84,8 @@ class Execution:
         self.db = db
         self.store = store
         self.no_cache = no_cache
+        self.context = context
+        self.settings = context.settings if context is not None else None
         self.materializers = Materializers.discover()
         location = store.backend.location
         self.location = location if "://" in location else os.path.abspath(location)
@@ -112,7 +116,7 @@ class Execution:
                     ):
                         continue
                     elif not self._start(node):
-                        future = self.runner.submit(self._task(node), self.store)
+                        future = self._submit(node)
                         if future.done():
                             self._finish(node, future)
                         else:
@@ -145,6 +149,16 @@ class Execution:
             )
         return PipelineStatus.SUCCEEDED, None
 
+    def _submit(self, node: Node) -> Future[StepOutcome]:
+        """Hand the task to the runner; a runner executing in this process sees the run's
+        context as ``kiln.get_context()``."""
+        if self.context is None:
+            return self.runner.submit(self._task(node), self.store)
+        from kiln.context import using_context
+
+        with using_context(self.context):
+            return self.runner.submit(self._task(node), self.store)
+
     def _inputs(self, node: Node) -> dict[str, InputRefs]:
         inputs: dict[str, InputRefs] = {}
         for name, spec in node.inputs.items():
@@ -173,6 +187,7 @@ class Execution:
             timeout=step.timeout,
             resources=step.resources,
             artifact_location=self.location,
+            settings=self.settings,
         )
 
     def _start(self, node: Node) -> bool:

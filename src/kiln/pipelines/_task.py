@@ -17,6 +17,7 @@ from kiln.pipelines._entities import OutputRef
 from kiln.pipelines._resources import Resources
 
 if TYPE_CHECKING:
+    from kiln.config import Settings
     from kiln.lineage import Node
 
 __all__ = ["InputRefs", "StepOutcome", "StepTask", "Verdict", "input_refs"]
@@ -44,6 +45,9 @@ class StepTask:
     resources: Resources
     #: Where the artifact store is (a folder or an fsspec URL).
     artifact_location: str
+    #: The run's settings: the step's own code (``kiln.data.load``, ``kiln.start_run``)
+    #: uses their stores and project. None: the executing process's defaults.
+    settings: Settings | None = None
 
     def deadline_seconds(self, grace: float) -> float | None:
         """The longest all attempts and back-offs can take, plus ``grace``; None: no limit."""

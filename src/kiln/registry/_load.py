@@ -293,9 +293,12 @@ def model_folder(uri: str | os.PathLike[str]) -> Path:
     stored = _stored_source(uri)
     if stored is not None:
         return _mlflow_folder(stored, f"the model {uri}")
+    from kiln.lineage import Node, report_used
     from kiln.registry._fluent import resolve_version
 
-    return version_folder(resolve_version(uri))
+    version = resolve_version(uri)
+    report_used(Node.model_version(version.name, version.version))
+    return version_folder(version)
 
 
 def load_model(

@@ -24,6 +24,7 @@ from kiln.db.tables import (
     RunTagRow,
 )
 from kiln.errors import Conflict, InvalidInput, NotFound
+from kiln.lineage import Edge, Node, Relation, add_edges, flag_superseded, report_made
 from kiln.models import MANIFEST_NAME, parse_runs_uri
 from kiln.registry._entities import AliasAction, ModelVersion, ModelVersionStatus
 from kiln.registry._models import ensure_model_row
@@ -139,7 +140,26 @@ def create_model_version(
     for key, value in (tags or {}).items():
         _set_tag(session, row.id, key, value)
     session.flush()
+    _record_lineage(session, model, number, run_id)
     return load_versions(session, [row])[0]
+
+
+def _record_lineage(
+    session: Session, model: RegisteredModelRow, number: int, run_id: str | None
+) -> None:
+    """The new version comes from its run; what the previous version fed is now stale."""
+    new = Node.model_version(model.name, number)
+    if run_id is not None:
+        add_edges(session, model.project_id, [Edge(Node.run(run_id), new, Relation.REGISTERED)])
+    if number > 1:
+        flag_superseded(
+            session,
+            model.project_id,
+            Node.model_version(model.name, number - 1),
+            new,
+            f"model {model.name!r} was retrained: version {number} replaces {number - 1}",
+        )
+    report_made(new)
 
 
 def get_model_version(

@@ -190,6 +190,10 @@ def start_run(
             tags=all_tags,
         )
     active = ActiveRun(run, tracking)
+    if run_id is None:
+        from kiln.lineage import Node, report_made
+
+        report_made(Node.run(run.id))
     with _lock:
         _stack.append(active)
     _install_exit_hooks()
