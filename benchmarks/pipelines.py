@@ -1,7 +1,7 @@
 """Pipeline overhead: a 10-step linear pipeline passing a 1,000-row DataFrame; prints JSON.
 
     python benchmarks/pipelines.py
-    python benchmarks/pipelines.py --repeats 20 --parallel
+    python benchmarks/pipelines.py --repeats 20 --parallel --ray
 
 Every step is trivial (add one to a column), so the figures are Kiln's own
 cost per run: building the DAG, hashing sources, cache lookups, one Parquet
@@ -14,6 +14,10 @@ blob per step, and the run and step records (SQLite, local artifact folder).
 - ``cold_first_run``: the very first run in a fresh interpreter, including
   importing Kiln, pandas and pyarrow and creating the store.
 - with ``--parallel``, the same on the parallel runner (workers started).
+- with ``--ray`` (and Ray installed), the same on the Ray runner over a local
+  Ray instance of 2 CPUs, started and warmed up first (``ray_start_s`` is what
+  starting it took). Run as a script, the steps live in ``__main__``, so they
+  travel to the Ray workers by value (cloudpickle).
 
 ZenML and Metaflow are measured side by side only when they are installed.
 """
@@ -23,7 +27,9 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import os
 import platform
+import secrets
 import statistics
 import subprocess
 import sys
@@ -98,6 +104,25 @@ def cold_first_run() -> float:
     return round(float(result.stdout.strip().splitlines()[-1]), 4)
 
 
+def ray_runs(context: Context, repeats: int) -> dict[str, Any]:
+    """The Ray runner on a local 2-CPU Ray instance, or why it was not measured."""
+    if importlib.util.find_spec("ray") is None:
+        return {"skipped": "ray is not installed (pip install 'kiln-ml[ray]')"}
+    from kiln.pipelines import RayRunner
+
+    # Quiet and self-contained: no usage statistics, and a token of this process's own
+    # instead of one written to ~/.ray (Ray reads these when it is imported).
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    os.environ.setdefault("RAY_AUTH_MODE", "token")
+    os.environ.setdefault("RAY_AUTH_TOKEN", secrets.token_hex(32))
+    started = time.perf_counter()
+    with RayRunner(num_cpus=2, include_dashboard=False, log_to_driver=False) as runner:
+        ray_start = time.perf_counter() - started
+        chain.run({"seed": 999_997}, runner=runner, context=context)  # start the workers
+        figures = timed_runs(context, runner, repeats, 2000)
+    return {"ray_start_s": round(ray_start, 2), **figures}
+
+
 def others() -> dict[str, str]:
     found = {}
     for name in ("zenml", "metaflow"):
@@ -109,6 +134,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--parallel", action="store_true", help="also measure the parallel runner")
+    parser.add_argument("--ray", action="store_true", help="also measure the Ray runner")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as home:
         context = Context(Settings(home=home))
@@ -126,6 +152,8 @@ def main() -> None:
             with ParallelRunner(max_workers=2) as runner:
                 chain.run({"seed": 999_998}, runner=runner, context=context)  # start the workers
                 report["parallel"] = timed_runs(context, runner, args.repeats, 1000)
+        if args.ray:
+            report["ray"] = ray_runs(context, args.repeats)
         context.close()
     report["sequential"]["cold_first_run_s"] = cold_first_run()
     report["others"] = others()

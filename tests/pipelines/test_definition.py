@@ -154,8 +154,10 @@ def test_a_pipeline_must_call_a_step_and_cannot_run_inside_another() -> None:
 def test_runners_are_found_by_name(sqlite_context: Context) -> None:
     assert known_runners()[:2] == ["sequential", "parallel"]
     assert get_runner("sequential").name == "sequential"
-    with pytest.raises(InvalidInput, match="unknown runner 'ray'; known runners: sequential"):
-        _steps.linear.run(runner="ray", context=sqlite_context)
+    with pytest.raises(
+        InvalidInput, match="unknown runner 'teleport'; known runners: sequential, parallel, ray"
+    ):
+        _steps.linear.run(runner="teleport", context=sqlite_context)
     with pytest.raises(InvalidInput, match="runner must be"):
         _steps.linear.run(runner=3, context=sqlite_context)  # type: ignore[arg-type]
     # Refused before anything was recorded.

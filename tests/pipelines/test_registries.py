@@ -101,7 +101,7 @@ def test_entry_point_runners_join_the_table(
     fake = entry_points("kiln.runners", inline=f"{__name__}:InlineRunner", broken="no.such:X")
     monkeypatch.setattr(metadata, "entry_points", fake)
 
-    assert known_runners() == ["sequential", "parallel", "broken", "inline"]
+    assert known_runners() == ["sequential", "parallel", "ray", "broken", "inline"]
     run = _steps.fan.run(runner="inline", context=sqlite_context)
     assert run.runner == "inline"
     assert run.status is PipelineStatus.SUCCEEDED

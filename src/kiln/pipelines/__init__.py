@@ -16,7 +16,8 @@
       ▼
     Runner.submit(StepTask) ──► Future[StepOutcome]   _runner.py (ABC + "kiln.runners" table)
       ├── SequentialRunner  "sequential"         _sequential.py  this process (default)
-      └── ParallelRunner    "parallel"           _parallel.py    worker processes (_worker.py)
+      ├── ParallelRunner    "parallel"           _parallel.py    worker processes (_worker.py)
+      └── RayRunner         "ray"                _ray.py         Ray tasks (kiln-ml[ray])
       ▼
     execute_task: load inputs, call with retries/timeout, capture output,
       │  measure CPU and memory                  _execute.py, _capture.py
@@ -69,6 +70,7 @@ if TYPE_CHECKING:
     from kiln.pipelines._execute import execute_task
     from kiln.pipelines._outputs import load_output
     from kiln.pipelines._parallel import ParallelRunner
+    from kiln.pipelines._ray import RayRunner
     from kiln.pipelines._records import get_pipeline_run, get_step_run, list_pipeline_runs
     from kiln.pipelines._sequential import SequentialRunner
     from kiln.pipelines._targets import load_pipeline
@@ -87,6 +89,7 @@ __all__ = [
     "PipelineFailed",
     "PipelineRun",
     "PipelineStatus",
+    "RayRunner",
     "Resources",
     "Runner",
     "SequentialRunner",
@@ -111,9 +114,11 @@ __all__ = [
     "step",
 ]
 
-# Names whose modules import the database layer or multiprocessing: loaded on first access.
+# Names whose modules import the database layer, multiprocessing or Ray (only when a
+# RayRunner is built): loaded on first access.
 _LAZY = {
     "ParallelRunner": "kiln.pipelines._parallel",
+    "RayRunner": "kiln.pipelines._ray",
     "SequentialRunner": "kiln.pipelines._sequential",
     "execute_task": "kiln.pipelines._execute",
     "get_pipeline_run": "kiln.pipelines._records",

@@ -8,11 +8,12 @@ schedule by itself. A future that raises (instead of returning an outcome)
 marks the step FAILED with that error: that is how a runner reports a worker
 that died.
 
-The registry is a table of name → ``"module:Class"``; other packages add
-runners through the ``kiln.runners`` entry-point group (a Ray runner would
-``submit`` a remote call of :func:`~kiln.pipelines._execute.execute_task`
-with ``num_cpus``/``num_gpus``/``memory`` from ``task.resources`` and return
-``ref.future()``).
+The registry is a table of name → ``"module:Class"`` (``sequential``,
+``parallel``, and ``ray``, whose ``submit`` is a remote call of
+:func:`~kiln.pipelines._execute.execute_task` with
+``num_cpus``/``num_gpus``/``memory`` from ``task.resources``; its module
+imports Ray only when the runner is built); other packages add runners
+through the ``kiln.runners`` entry-point group.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ RUNNERS_ENTRY_POINT_GROUP = "kiln.runners"
 BUILTIN_RUNNERS: dict[str, str] = {
     "sequential": "kiln.pipelines._sequential:SequentialRunner",
     "parallel": "kiln.pipelines._parallel:ParallelRunner",
+    "ray": "kiln.pipelines._ray:RayRunner",
 }
 
 
