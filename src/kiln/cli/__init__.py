@@ -12,6 +12,7 @@ import sys
 
 from kiln.cli import (
     admin,
+    alerts,
     audit,
     datasets,
     db,
@@ -19,6 +20,7 @@ from kiln.cli import (
     doctor,
     experiments,
     import_,
+    lineage,
     models,
     pipelines,
     projects,
@@ -33,9 +35,21 @@ from kiln.errors import KilnError
 
 __all__ = ["app", "main"]
 
-for _module in (doctor, admin, server, demo):
+for _module in (doctor, admin, server, demo, lineage):
     _module.register(app)
-for _group in (db, projects, users, tokens, audit, experiments, runs, models, datasets, pipelines):
+for _group in (
+    db,
+    projects,
+    users,
+    tokens,
+    audit,
+    experiments,
+    runs,
+    models,
+    datasets,
+    pipelines,
+    alerts,
+):
     app.add_typer(_group.app, name=_group.NAME, help=_group.HELP)
 app.add_typer(import_.app, name=import_.NAME, help=import_.HELP)
 

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from kiln.pipelines import Pipeline, PipelineRun, StepRun
 
 NAME = "pipelines"
-HELP = "Pipelines: run, runs, show, logs."
+HELP = "Pipelines: run, runs, show, logs, resume."
 app = typer.Typer(no_args_is_help=True)
 
 JSON = typer.Option(False, "--json", help="Print JSON instead of a table.")
@@ -231,3 +231,30 @@ def logs(
             console.print(f"[bold]── {step_run.invocation} {stream}[/]", highlight=False)
             sys.stdout.write(content if content.endswith("\n") else content + "\n")
             sys.stdout.flush()
+
+
+@app.command("resume")
+def resume(
+    ctx: typer.Context,
+    run_id: str,
+    accept: bool = typer.Option(
+        False, "--accept", help="Let the data of a paused gate through as it is (alert ACCEPTED)."
+    ),
+    runner: str = typer.Option("sequential", "--runner", help="sequential, parallel, …"),
+    as_json: bool = JSON,
+) -> None:
+    """Continue a PAUSED or FAILED run: paused gates are checked again (or accepted), failed
+    steps run again, completed steps are reused."""
+    from kiln.pipelines import PipelineFailed, resume_pipeline
+
+    kiln = context(ctx)
+    steps_output = redirect_stdout(sys.stderr) if as_json else nullcontext()
+    try:
+        with steps_output:
+            record = resume_pipeline(run_id, accept=accept, runner=runner, context=kiln)
+    except PipelineFailed as failed:
+        _report(failed.run, as_json=as_json)
+        raise
+    _report(record, as_json=as_json)
+    if record.status.value == "PAUSED" and not as_json:
+        console.print(f"[yellow]still paused:[/] {record.error}", highlight=False)

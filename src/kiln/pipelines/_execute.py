@@ -96,6 +96,7 @@ def execute_task(
             trace = traceback.format_exc()
             if is_gate(fn) and _is_validation_failure(exc):
                 verdict = _verdict(exc, store)
+                trace = None  # a verdict, not a crash: the alert holds the evidence
         except SystemExit as exc:
             error = f"{type(exc).__name__}: {exc}"
             trace = traceback.format_exc()
