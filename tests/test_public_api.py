@@ -178,7 +178,25 @@ def test_import_kiln_is_fast() -> None:
     assert min(timings) < 0.3, f"import kiln took {min(timings):.3f} s"
 
 
+def test_kiln_help_loads_no_heavy_library() -> None:
+    code = (
+        "import sys; sys.argv = ['kiln', '--help']\n"
+        "from kiln.cli.main import main\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass"
+    )
+    modules = imported_modules(code)
+
+    assert "kiln.cli.pipelines" in modules
+    loaded = sorted(name for name in modules if name.split(".")[0] in HEAVY)
+    assert loaded == []
+
+
 def test_kiln_help_is_fast() -> None:
+    """A gross guard only: the figure itself is measured in benchmarks/foundation.py.
+
+    A heavy import at module level (pandas, torch, ray) costs well over a second;
+    a loaded CI machine adds noise around the usual 0.3 s, which this bound tolerates.
+    """
     script = shutil.which("kiln", path=os.path.dirname(sys.executable))
     assert script is not None, "the kiln console script is not installed next to python"
 
@@ -187,4 +205,4 @@ def test_kiln_help_is_fast() -> None:
     assert result.returncode == 0, result.stderr
     assert "Usage" in result.stdout
     assert "projects" in result.stdout
-    assert elapsed < 0.5, f"kiln --help took {elapsed:.3f} s"
+    assert elapsed < 1.0, f"kiln --help took {elapsed:.3f} s"
