@@ -19,12 +19,14 @@ from kiln.cli import (
     demo,
     doctor,
     experiments,
+    gc,
     import_,
     lineage,
     models,
     pipelines,
     projects,
     runs,
+    schedules,
     server,
     tokens,
     users,
@@ -35,7 +37,7 @@ from kiln.errors import KilnError
 
 __all__ = ["app", "main"]
 
-for _module in (doctor, admin, server, demo, lineage):
+for _module in (doctor, admin, server, demo, lineage, schedules, gc):
     _module.register(app)
 for _group in (
     db,

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from kiln.cli import schedules
 from kiln.cli._app import context
 from kiln.cli._output import console, print_json, print_records
 
@@ -18,8 +19,9 @@ if TYPE_CHECKING:
     from kiln.pipelines import Pipeline, PipelineRun, StepRun
 
 NAME = "pipelines"
-HELP = "Pipelines: run, runs, show, logs, resume."
+HELP = "Pipelines: run, runs, show, logs, resume, schedules."
 app = typer.Typer(no_args_is_help=True)
+app.add_typer(schedules.app, name=schedules.NAME, help=schedules.HELP)
 
 JSON = typer.Option(False, "--json", help="Print JSON instead of a table.")
 
@@ -67,6 +69,25 @@ def _params(pairs: Sequence[str]) -> dict[str, Any]:
             params[key.strip()] = yaml.safe_load(text) if text else ""
         except yaml.YAMLError:
             params[key.strip()] = text
+    return params
+
+
+def _json_params(text: str | None) -> dict[str, Any]:
+    """The JSON object of ``--params-json`` (how the scheduler hands a schedule's params on)."""
+    import json
+
+    from kiln.errors import InvalidInput
+
+    if text is None:
+        return {}
+    try:
+        params = json.loads(text)
+    except ValueError as exc:
+        raise InvalidInput(f"--params-json is not valid JSON: {exc}", field="params") from None
+    if not isinstance(params, dict):
+        raise InvalidInput(
+            f"--params-json must be a JSON object of parameters, got {text!r}", field="params"
+        )
     return params
 
 
@@ -126,23 +147,31 @@ def run(
         [], "--param", "-p", help="key=value (value read as YAML); repeatable; beats --config."
     ),
     as_json: bool = JSON,
+    run_id: str | None = typer.Option(
+        None, "--run-id", hidden=True, help="The run's id (32 hex characters; the scheduler's)."
+    ),
+    params_json: str | None = typer.Option(
+        None, "--params-json", hidden=True, help="A JSON object of parameters, under --param."
+    ),
 ) -> None:
     """Run a pipeline; exit non-zero when the run FAILED."""
     from kiln.pipelines import PipelineFailed, run_pipeline
 
     kiln = context(ctx)
     pipeline = _load_pipeline(target)
+    params = _json_params(params_json) | _params(param)
     # With --json, what the steps print goes to stderr so stdout stays one JSON document.
     steps_output = redirect_stdout(sys.stderr) if as_json else nullcontext()
     try:
         with steps_output:
             record = run_pipeline(
                 pipeline,
-                _params(param),
+                params,
                 config=config,
                 runner=runner,
                 no_cache=no_cache,
                 context=kiln,
+                run_id=run_id,
             )
     except PipelineFailed as failed:
         _report(failed.run, as_json=as_json)

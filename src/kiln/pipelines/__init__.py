@@ -26,6 +26,11 @@
       pandas, polars, arrow, numpy, json         _materializers.py
       kiln_model (kiln.models folders)           _model_materializer.py
 
+    Schedule (cron, timezone, catch-up)           _schedules.py   services; _cron.py the times
+      │ claim_due_firings: the lease row per fire time             _firings.py
+      ▼
+    Scheduler.tick / run_forever ──► `kiln pipelines run` processes   _scheduler.py
+
 Records are plain dataclasses (``_entities.py``); ``load_output`` reads a
 past step's value back. Importing this package loads no data library and no
 database code: those are imported when a pipeline runs.
@@ -62,6 +67,7 @@ from kiln.pipelines._runner import (
     get_runner,
     known_runners,
 )
+from kiln.pipelines._schedule_entities import CatchUp, FiringStatus, Schedule, ScheduleFiring
 from kiln.pipelines._step import Step, step
 from kiln.pipelines._task import StepOutcome, StepTask
 
@@ -72,6 +78,15 @@ if TYPE_CHECKING:
     from kiln.pipelines._parallel import ParallelRunner
     from kiln.pipelines._ray import RayRunner
     from kiln.pipelines._records import get_pipeline_run, get_step_run, list_pipeline_runs
+    from kiln.pipelines._scheduler import Scheduler
+    from kiln.pipelines._schedules import (
+        create_schedule,
+        delete_schedule,
+        get_schedule,
+        list_firings,
+        list_schedules,
+        update_schedule,
+    )
     from kiln.pipelines._sequential import SequentialRunner
     from kiln.pipelines._targets import load_pipeline
 
@@ -80,6 +95,8 @@ __all__ = [
     "BUILTIN_RUNNERS",
     "MATERIALIZERS_ENTRY_POINT_GROUP",
     "RUNNERS_ENTRY_POINT_GROUP",
+    "CatchUp",
+    "FiringStatus",
     "Materializer",
     "Materializers",
     "Output",
@@ -92,6 +109,9 @@ __all__ = [
     "RayRunner",
     "Resources",
     "Runner",
+    "Schedule",
+    "ScheduleFiring",
+    "Scheduler",
     "SequentialRunner",
     "Step",
     "StepCrashed",
@@ -100,18 +120,24 @@ __all__ = [
     "StepStatus",
     "StepTask",
     "StepTimeout",
+    "create_schedule",
+    "delete_schedule",
     "execute_task",
     "get_pipeline_run",
     "get_runner",
+    "get_schedule",
     "get_step_run",
     "known_runners",
+    "list_firings",
     "list_pipeline_runs",
+    "list_schedules",
     "load_output",
     "load_pipeline",
     "pipeline",
     "resume_pipeline",
     "run_pipeline",
     "step",
+    "update_schedule",
 ]
 
 # Names whose modules import the database layer, multiprocessing or Ray (only when a
@@ -119,7 +145,14 @@ __all__ = [
 _LAZY = {
     "ParallelRunner": "kiln.pipelines._parallel",
     "RayRunner": "kiln.pipelines._ray",
+    "Scheduler": "kiln.pipelines._scheduler",
     "SequentialRunner": "kiln.pipelines._sequential",
+    "create_schedule": "kiln.pipelines._schedules",
+    "delete_schedule": "kiln.pipelines._schedules",
+    "get_schedule": "kiln.pipelines._schedules",
+    "list_firings": "kiln.pipelines._schedules",
+    "list_schedules": "kiln.pipelines._schedules",
+    "update_schedule": "kiln.pipelines._schedules",
     "execute_task": "kiln.pipelines._execute",
     "get_pipeline_run": "kiln.pipelines._records",
     "get_step_run": "kiln.pipelines._records",
