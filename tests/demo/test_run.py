@@ -24,7 +24,8 @@ def test_demo_runs_twice_and_reports_each_stage(make_context: Callable[..., Cont
                 "Stores",
                 "Project and access",
                 "Demo data",
-                "Training and tracking",
+                "Pipeline: ingest → check → features → train → evaluate → register",
+                "Quality gate on drifted data",
                 "Model registry",
                 "MLflow compatibility",
                 "Web UI",
@@ -33,6 +34,10 @@ def test_demo_runs_twice_and_reports_each_stage(make_context: Callable[..., Cont
             start=1,
         ):
             assert f"✓ {number}. {stage}" in text
+        assert "with 10 of 10 steps cached" in text
+        assert "on the drifted window PAUSED at its gate" in text
+        assert "categories[channel]" in text  # the summary names the failed checks
+        assert "flagged stale" in text
         assert "no token → 401" in text
         assert "viewer's write → 403" in text
         assert "revoked token → 401" in text
@@ -55,6 +60,16 @@ def test_demo_runs_twice_and_reports_each_stage(make_context: Callable[..., Cont
     history = registry.alias_history("fraud-detector", "champion")
     assert all(result.passed for event in history for result in event.results)
     assert all(context.artifacts.exists(digest) for digest in state.blobs.values())
+    from kiln.pipelines import list_pipeline_runs
+
+    runs = context.db.read(list_pipeline_runs, DEMO_PROJECT, limit=100)
+    assert [r.status.value for r in runs].count("PAUSED") == 2  # one drifted run per demo
+    assert all(r.pipeline == "fraud_training" for r in runs)
+    reports = sorted((context.settings.home / "demo" / "reports").glob("gate-*.html"))
+    assert len(reports) == 2
+    page = reports[-1].read_text()
+    assert "moto" in page  # the evidence, readable
+    assert "transaction_id" in page
     db = context.db
     assert db.read(auth.member_role, DEMO_PROJECT, DEMO_USER) is auth.Role.EDITOR
     live = db.read(auth.list_tokens, user=DEMO_USER)

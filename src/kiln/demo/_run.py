@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import io
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, redirect_stdout
 from dataclasses import dataclass, field
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 
 from kiln import auth
 from kiln.context import Context
@@ -32,7 +35,20 @@ class DemoState:
     blobs: dict[str, str] = field(default_factory=dict)
     token_secret: str = ""
     candidates: list[Any] = field(default_factory=list)
+    #: What the pipeline's register step returned: candidates best first, with versions.
+    registered: list[dict[str, Any]] = field(default_factory=list)
+    #: The dataset version of the reference window (``demo-transactions@1``).
+    reference_ref: str = ""
     look_here: list[str] = field(default_factory=list)
+
+    def tables(self, window: str) -> dict[str, str]:
+        """Table name → content digest of one window's stored Parquet tables."""
+        prefix = f"{window}/"
+        return {
+            key.removeprefix(prefix): digest
+            for key, digest in self.blobs.items()
+            if key.startswith(prefix)
+        }
 
 
 Stage = Callable[[DemoState], str]
@@ -150,21 +166,108 @@ def stage_server(state: DemoState) -> str:
     )
 
 
-def stage_training(state: DemoState) -> str:
-    """Train three fraud models on the reference window; each is a tracked run."""
-    import kiln
-    from kiln.demo._training import train_candidates
+@contextmanager
+def quiet_steps() -> Iterator[None]:
+    """Keep what steps print out of the demo's one line per stage (their records keep it)."""
+    with redirect_stdout(io.StringIO()):
+        yield
 
-    assert state.reference is not None
+
+def stage_pipeline(state: DemoState) -> str:
+    """Run the training pipeline on the reference window, then again: all from cache."""
+    import kiln
+    from kiln.demo._pipeline import fraud_training
+    from kiln.demo._training import Candidate
+    from kiln.pipelines import load_output
+
     kiln.configure(state.context.settings.model_copy(update={"project": DEMO_PROJECT}))
-    state.candidates = train_candidates(state.reference, seed=state.seed, experiment="fraud")
+    params = {"tables": state.tables("reference"), "seed": state.seed}
+    with quiet_steps():
+        first = fraud_training.run(params)
+        again = fraud_training.run(params)
+    state.reference_ref = load_output(first.id, "ingest")
+    state.registered = load_output(first.id, "register")
+    state.candidates = [
+        Candidate(
+            c["name"],
+            c["run_id"],
+            c["model_uri"],
+            c["auc"],
+            c["average_precision"],
+            c["fit_seconds"],
+        )
+        for c in state.registered
+    ]
+    cached = sum(step.cached for step in again.steps)
     best = state.candidates[0]
-    state.look_here.append(
-        f"runs: kiln --project {DEMO_PROJECT} runs list -e fraud -o 'metrics.auc DESC' "
-        "-c metrics.auc -c metrics.average_precision"
-    )
     scores = ", ".join(f"{c.name} AUC {c.auc:.3f}" for c in state.candidates)
-    return f"3 runs in experiment 'fraud' ({scores}); best: {best.name}"
+    state.look_here += [
+        f"the pipeline run, step by step: kiln --project {DEMO_PROJECT} pipelines show {first.id}",
+        f"runs: kiln --project {DEMO_PROJECT} runs list -e fraud -o 'metrics.auc DESC' "
+        "-c metrics.auc -c metrics.average_precision",
+        f"lineage of the champion: kiln --project {DEMO_PROJECT} lineage "
+        f"models:/{DEMO_MODEL}/{state.registered[0]['version']} --upstream",
+    ]
+    return (
+        f"run {first.id[:8]} {first.status.value.lower()}: {len(first.steps)} steps in "
+        f"{first.duration_seconds or 0:.1f}s into {state.reference_ref} ({scores}); best "
+        f"{best.name} registered as {DEMO_MODEL} v{state.registered[0]['version']}; "
+        f"the re-run took {again.duration_seconds or 0:.2f}s with "
+        f"{cached} of {len(again.steps)} steps cached"
+    )
+
+
+def stage_gate(state: DemoState) -> str:
+    """Run the pipeline on the drifted, faulty window: its gate pauses it with a report."""
+    from kiln.alerts import list_alerts
+    from kiln.auth import project_id
+    from kiln.demo._pipeline import fraud_training
+    from kiln.lineage import Node, stale_flags
+
+    params = {
+        "tables": state.tables("current"),
+        "reference": state.reference_ref,
+        "seed": state.seed,
+    }
+    with quiet_steps():
+        run = fraud_training.run(params, raise_on_failure=False)
+    db = state.context.db
+    if run.status.value != "PAUSED":
+        return (
+            f"run {run.id[:8]} on the drifted window ended {run.status.value}: the gate let it by"
+        )
+    alert = db.read(
+        list_alerts, DEMO_PROJECT, subject_kind="step_run", subject_id=f"{run.id}/check", limit=1
+    )[0]
+    report = state.context.settings.home / "demo" / "reports" / f"gate-{run.id[:8]}.html"
+    report.parent.mkdir(parents=True, exist_ok=True)
+    if alert.report_digest:
+        state.context.artifacts.copy_to(alert.report_digest, report)
+    failed = alert.details.get("failures", [])
+    named = sorted(
+        {f"{c['name']}[{c['column']}]" if c.get("column") else c["name"] for c in failed}
+    )
+    pid = db.read(project_id, DEMO_PROJECT)
+    stale = [
+        entry["version"]
+        for entry in state.registered
+        if entry["version"] is not None
+        and db.read(stale_flags, pid, Node.model_version(DEMO_MODEL, entry["version"]))
+    ]
+    state.look_here += [
+        f"why the drifted run paused (open in a browser): {report}",
+        f"resume it anyway: kiln --project {DEMO_PROJECT} pipelines resume {run.id} --accept",
+        f"open alerts: kiln --project {DEMO_PROJECT} alerts list",
+    ]
+    flagged = (
+        f"; {DEMO_MODEL} " + ", ".join(f"v{v}" for v in stale) + " flagged stale" if stale else ""
+    )
+    return (
+        f"run {run.id[:8]} on the drifted window PAUSED at its gate (alert {alert.id}): "
+        f"{len(failed)} failed checks — {', '.join(named[:6])}"
+        + (" …" if len(named) > 6 else "")
+        + f"; report {report}{flagged}"
+    )
 
 
 DEMO_MODEL = "fraud-detector"
@@ -181,10 +284,8 @@ def stage_registry(state: DemoState) -> str:
     from kiln.errors import Conflict
 
     best, runner_up = state.candidates[0], state.candidates[1]
-    champion = registry.register_model(
-        best.model_uri, DEMO_MODEL, description="Card-fraud classifier (kiln demo)."
-    )
-    challenger = registry.register_model(runner_up.model_uri, DEMO_MODEL)
+    champion = registry.get_model_version(DEMO_MODEL, state.registered[0]["version"])
+    challenger = registry.get_model_version(DEMO_MODEL, state.registered[1]["version"])
     registry.set_gate(DEMO_MODEL, "champion", CHAMPION_GATE)
     registry.set_alias(DEMO_MODEL, "challenger", challenger.version, note="kiln demo")
     try:
@@ -215,7 +316,8 @@ STAGES: list[tuple[str, Stage]] = [
     ("Stores", stage_store),
     ("Project and access", stage_project),
     ("Demo data", stage_data),
-    ("Training and tracking", stage_training),
+    ("Pipeline: ingest → check → features → train → evaluate → register", stage_pipeline),
+    ("Quality gate on drifted data", stage_gate),
     ("Model registry", stage_registry),
     ("MLflow compatibility", stage_mlflow),
     ("Web UI", stage_ui),
@@ -240,7 +342,8 @@ def run(
         with console.status(f"{number}. {title}…"):
             summary = stage(state)
         console.print(
-            f"[green]✓[/] [bold]{number}. {title}[/] ({time.perf_counter() - t0:.1f}s): {summary}",
+            f"[green]✓[/] [bold]{number}. {title}[/] ({time.perf_counter() - t0:.1f}s): "
+            + escape(summary),
             highlight=False,
         )
     console.rule(f"done in {time.perf_counter() - started:.1f}s")
@@ -250,7 +353,7 @@ def run(
         *state.look_here,
         f"REST API docs: run `kiln server`, then open {url}/docs",
     ]:
-        console.print(f"  • {line}", highlight=False)
+        console.print(f"  • {escape(line)}", highlight=False)
     return state
 
 

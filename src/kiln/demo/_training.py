@@ -1,17 +1,16 @@
-"""The demo's training stage: three fraud classifiers, tracked, the best registered.
+"""What the demo's pipeline trains: the joined table, its features, three fraud classifiers.
 
-Features are computed here from the generated tables; the feature store (a
-later stage) will own them. Training uses the first 75 % of the window by
-time and scores the last 25 %, as a deployed model would meet the future.
+Features are computed here, once, for the pipeline's ``features`` step and
+for scoring later windows; the feature store (a later stage) will own them.
+Training uses the first 75 % of the window by time and scores the last 25 %,
+as a deployed model would meet the future.
 """
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from kiln.demo.data import DemoData
@@ -31,11 +30,19 @@ FEATURES = [
 LABEL = "is_fraud"
 
 
-def feature_frame(data: DemoData) -> pd.DataFrame:
-    """One row per transaction: the model's features, the label and the time."""
-    tx = data.transactions.merge(
-        data.customers[["customer_id", "typical_amount", "credit_limit"]], on="customer_id"
-    ).merge(data.merchants[["merchant_id", "risk_score"]], on="merchant_id")
+def join_tables(
+    transactions: pd.DataFrame, customers: pd.DataFrame, merchants: pd.DataFrame
+) -> pd.DataFrame:
+    """Transactions with their customer's and merchant's columns (what the pipeline ingests)."""
+    people = customers[["customer_id", "age", "typical_amount", "credit_limit"]]
+    shops = merchants[["merchant_id", "category", "risk_score"]]
+    return transactions.merge(people, on="customer_id", how="left").merge(
+        shops, on="merchant_id", how="left"
+    )
+
+
+def features_of(tx: pd.DataFrame) -> pd.DataFrame:
+    """One row per joined transaction: the model's features, the label and the time."""
     frame = pd.DataFrame(
         {
             "event_timestamp": tx["event_timestamp"],
@@ -55,6 +62,11 @@ def feature_frame(data: DemoData) -> pd.DataFrame:
     return frame.sort_values("event_timestamp", kind="stable").reset_index(drop=True)
 
 
+def feature_frame(data: DemoData) -> pd.DataFrame:
+    """The features of a generated window, computed as the pipeline computes them."""
+    return features_of(join_tables(data.transactions, data.customers, data.merchants))
+
+
 def split_by_time(
     frame: pd.DataFrame, train_share: float = 0.75
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -72,7 +84,7 @@ class Candidate:
     seconds: float
 
 
-def _models(seed: int) -> dict[str, tuple[Any, dict[str, Any]]]:
+def candidate_models(seed: int) -> dict[str, tuple[Any, dict[str, Any]]]:
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
@@ -101,40 +113,3 @@ def _models(seed: int) -> dict[str, tuple[Any, dict[str, Any]]]:
             {"model": "xgboost", "n_estimators": 200, "max_depth": 4, "learning_rate": 0.1},
         ),
     }
-
-
-def train_candidates(data: DemoData, *, seed: int, experiment: str) -> list[Candidate]:
-    """Train, evaluate and log each model in its own run; return them best first."""
-    from sklearn.metrics import average_precision_score, roc_auc_score
-
-    import kiln
-    from kiln.models import log_model
-
-    frame = feature_frame(data)
-    train, test = split_by_time(frame)
-    x_train, y_train = train[FEATURES], train[LABEL].to_numpy()
-    x_test, y_test = test[FEATURES], test[LABEL].to_numpy()
-    kiln.set_experiment(experiment)
-    candidates = []
-    for name, (model, params) in _models(seed).items():
-        with kiln.start_run(run_name=name, tags={"kiln.demo": "training"}) as run:
-            kiln.log_params({**params, "features": len(FEATURES), "seed": seed})
-            kiln.log_input(train, name="demo-transactions-features", context="training")
-            kiln.log_input(test, name="demo-transactions-features-holdout", context="evaluation")
-            started = time.perf_counter()
-            model.fit(x_train, y_train)
-            seconds = time.perf_counter() - started
-            scores = np.asarray(model.predict_proba(x_test))[:, 1]
-            auc = float(roc_auc_score(y_test, scores))
-            average_precision = float(average_precision_score(y_test, scores))
-            kiln.log_metrics(
-                {
-                    "auc": auc,
-                    "average_precision": average_precision,
-                    "fit_seconds": seconds,
-                    "fraud_rate_test": float(y_test.mean()),
-                }
-            )
-            logged = log_model(model, "model", input_example=x_test.head(20))
-        candidates.append(Candidate(name, run.id, logged.uri, auc, average_precision, seconds))
-    return sorted(candidates, key=lambda c: c.auc, reverse=True)

@@ -57,8 +57,10 @@ class PandasMaterializer(Materializer):
         import pyarrow as pa
         import pyarrow.parquet as pq
 
+        from kiln.data._sources import from_pandas  # the one pandas → Arrow conversion
+
         sink = pa.BufferOutputStream()
-        pq.write_table(pa.Table.from_pandas(obj), sink)
+        pq.write_table(from_pandas(obj), sink)
         return store.put_bytes(sink.getvalue().to_pybytes()).digest
 
     def load(self, store: ArtifactStore, digest: str) -> Any:
