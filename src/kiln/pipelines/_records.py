@@ -418,10 +418,16 @@ def list_pipeline_runs(
     pipeline: str | None = None,
     status: PipelineStatus | str | None = None,
     limit: int = 100,
+    offset: int = 0,
 ) -> list[PipelineRun]:
-    """The project's runs, newest first, without their steps (``steps`` is empty)."""
+    """The project's runs, newest first, without their steps (``steps`` is empty).
+
+    ``offset`` skips that many of the newest (for paging).
+    """
     if not isinstance(limit, int) or not 1 <= limit <= MAX_LIST:
         raise InvalidInput(f"limit must be between 1 and {MAX_LIST}, got {limit!r}", field="limit")
+    if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
+        raise InvalidInput(f"offset must be 0 or more, got {offset!r}", field="offset")
     query = select(PipelineRunRow).where(PipelineRunRow.project_id == _project_id(session, project))
     if pipeline is not None:
         query = query.where(PipelineRunRow.pipeline == pipeline)
@@ -434,5 +440,6 @@ def list_pipeline_runs(
                 f"unknown pipeline run status {status!r}; use one of {known}", field="status"
             ) from None
         query = query.where(PipelineRunRow.status == wanted.value)
-    query = query.order_by(PipelineRunRow.start_time.desc(), PipelineRunRow.id).limit(limit)
+    query = query.order_by(PipelineRunRow.start_time.desc(), PipelineRunRow.id)
+    query = query.offset(offset).limit(limit)
     return [_pipeline_run(row, project, ()) for row in session.scalars(query)]

@@ -7,9 +7,13 @@ domain adds its module here and its router to ``ROUTERS``.
 from fastapi import APIRouter, Depends
 
 from kiln.server.api import (
+    alerts,
     audit,
+    datasets,
     experiments,
+    lineage,
     logged_models,
+    pipelines,
     projects,
     registry,
     runs,
@@ -27,6 +31,10 @@ ROUTERS = (
     runs.router,
     logged_models.router,
     registry.router,
+    datasets.router,
+    pipelines.router,
+    lineage.router,
+    alerts.router,
 )
 
 
