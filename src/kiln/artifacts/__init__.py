@@ -6,7 +6,7 @@ its records in the metadata store, which refers to the bytes by digest::
     ArtifactStore                    _store.py: the public verbs
       │   put_bytes / put_file / put_stream ──► Blob(digest, size)
       │   open / read_bytes / copy_to / export / exists / size / delete
-      │   digests / cleanup_temporaries
+      │   digests / modified / cleanup_temporaries
       │
       │ keys "blobs/sha256/ab/cd/<digest>", temporaries under "tmp/"
       ▼

@@ -85,6 +85,25 @@ class ArtifactBackend(ABC):
         removed. A writer whose temporary is removed fails on publish.
         """
 
+    def modified(self, key: str) -> float | None:
+        """When ``key`` was last written or touched (POSIX seconds); None when unknown.
+
+        Garbage collection (``kiln gc``) spares blobs younger than its grace
+        period and never removes one of unknown age.
+        """
+        return None
+
+    def touch(self, key: str) -> bool:
+        """Make ``key``'s modified time now; False when this storage cannot.
+
+        The store touches a blob it is asked to write again, so a writer that
+        deduplicates onto an old unreferenced blob (and records it soon after)
+        is covered by the grace period of ``kiln gc`` as a new blob would be.
+        Must never create or change the file; a missing key raises
+        :class:`FileNotFoundError`.
+        """
+        return False
+
     def exists(self, key: str) -> bool:
         """Whether ``key`` exists."""
         try:

@@ -88,6 +88,13 @@ class FsspecArtifactBackend(ArtifactBackend):
     def exists(self, key: str) -> bool:
         return bool(self._fs.exists(self._path(key)))
 
+    def modified(self, key: str) -> float | None:
+        path = self._path(key)
+        return _modified(self._fs, path, self._fs.info(path))
+
+    # No touch(): fsspec's touch(truncate=False) creates an empty file when the
+    # key has just gone, which would be a blob whose bytes do not match its name.
+
     def delete(self, key: str) -> None:
         path = self._path(key)
         # Object stores delete missing keys without complaint; the contract wants one.

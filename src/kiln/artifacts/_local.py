@@ -81,6 +81,16 @@ class LocalArtifactBackend(ArtifactBackend):
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
 
+    def modified(self, key: str) -> float | None:
+        return self._path(key).stat().st_mtime
+
+    def touch(self, key: str) -> bool:
+        try:
+            os.utime(self._path(key))
+        except PermissionError:  # a blob another user of a shared folder wrote
+            return False
+        return True
+
     def delete(self, key: str) -> None:
         path = self._path(key)
         path.unlink()

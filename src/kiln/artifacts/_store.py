@@ -69,10 +69,10 @@ class ArtifactStore:
         return f"{type(self).__name__}({self.backend!r})"
 
     def put_bytes(self, data: bytes) -> Blob:
-        """Store ``data``; when it is stored already, nothing is written."""
+        """Store ``data``; when it is stored already, nothing is written (it is touched)."""
         blob = Blob(hashlib.sha256(data).hexdigest(), len(data))
         key = _key(blob.digest)
-        if self.backend.exists(key):
+        if self.backend.exists(key) and self._touch(key):
             return blob
         step = self.chunk_size
         chunks = (data[start : start + step] for start in range(0, len(data), step))
@@ -157,6 +157,18 @@ class ArtifactStore:
         except FileNotFoundError:
             raise self._not_found(digest) from None
 
+    def modified(self, digest: str) -> float | None:
+        """When the blob was last written (POSIX seconds), or None when the backend cannot tell.
+
+        Writing content that is stored already counts as writing it, where the
+        backend can record that (:meth:`ArtifactBackend.touch`).
+        """
+        key = _key(digest)
+        try:
+            return self.backend.modified(key)
+        except FileNotFoundError:
+            raise self._not_found(digest) from None
+
     def delete(self, digest: str) -> None:
         """Remove the blob. Whoever calls this must know no record still needs it."""
         key = _key(digest)
@@ -184,14 +196,28 @@ class ArtifactStore:
         return self.backend.cleanup_temporaries(older_than_seconds)
 
     def _publish(self, temporary: str, digest: str) -> None:
+        key = _key(digest)
         try:
-            self.backend.publish(temporary, _key(digest))
+            published = self.backend.publish(temporary, key)
         except FileNotFoundError:
             raise Conflict(
                 f"the temporary holding blob {digest} vanished before it was published, "
                 "most likely removed by cleanup_temporaries() with too short an age; "
                 "write the blob again"
             ) from None
+        if not published and not self._touch(key):
+            raise Conflict(
+                f"blob {digest} was removed (by `kiln gc`) while the same content was "
+                "being written; write the blob again"
+            )
+
+    def _touch(self, key: str) -> bool:
+        """Refresh a stored blob's age for ``kiln gc``; False when it is gone meanwhile."""
+        try:
+            self.backend.touch(key)
+        except FileNotFoundError:
+            return False
+        return True
 
     def _copy(self, source: BinaryIO, digest: str, dest: Path) -> Path:
         hasher = hashlib.sha256()

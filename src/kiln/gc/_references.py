@@ -1,0 +1,404 @@
+"""What the records reference: every blob digest any row of the metadata store names.
+
+Every text column of every table is classified here, either in
+:data:`REFERENCE_COLUMNS` (it names blobs, and :func:`referenced_digests`
+reads it) or in :data:`NON_REFERENCE_COLUMNS` (it never names a blob, with the
+reason). ``tests/gc/test_references.py`` fails when a table gains a text
+column that is in neither, so a new kind of reference cannot be forgotten.
+
+Some blobs name other blobs: a step output stored by the ``kiln_model``
+materializer is an index blob listing one blob per model file, and a model
+version's ``kiln-model.yaml`` lists its files' digests. Those are followed:
+the materializer's own :meth:`~kiln.pipelines.Materializer.blobs` says what a
+stored output needs (third-party materializers included), and the manifest is
+parsed. When an output's materializer is not installed here, or its index
+cannot be read, nothing can tell which blobs it needs, so
+:func:`referenced_digests` raises :class:`~kiln.errors.Conflict` instead of
+guessing: a collection that deletes nothing is always safe.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Select, select, text
+
+from kiln.db.tables import (
+    AlertRow,
+    DatasetVersionRow,
+    LoggedModelArtifactRow,
+    ModelVersionRow,
+    PipelineRunRow,
+    RunArtifactRow,
+    StepCacheRow,
+    StepRunRow,
+)
+from kiln.errors import Conflict, KilnError
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from kiln.artifacts import ArtifactStore
+    from kiln.pipelines import Materializers
+
+__all__ = [
+    "NON_REFERENCE_COLUMNS",
+    "REFERENCE_COLUMNS",
+    "References",
+    "referenced_digests",
+]
+
+#: ``table.column`` → what the blobs it names are. :func:`referenced_digests` reads each.
+REFERENCE_COLUMNS: dict[str, str] = {
+    "run_artifacts.digest": "files logged to runs (deleted runs too, until purged)",
+    "logged_model_artifacts.digest": "files of MLflow 3 logged models (deleted ones too)",
+    "data_dataset_versions.blobs": "the Parquet blobs of dataset versions (JSON list)",
+    "step_runs.outputs": "step outputs, with every blob their materializer needs",
+    "step_runs.inputs": "the upstream outputs a step read (JSON of digests)",
+    "step_runs.params": "any digest named in a step's parameters",
+    "step_runs.stdout_digest": "a step's whole standard output, when it was long",
+    "step_runs.stderr_digest": "a step's whole standard error, when it was long",
+    "step_cache.outputs": "cached step outputs, with every blob their materializer needs",
+    "pipeline_runs.params": "any digest named in a pipeline's parameters",
+    "alerts.report_digest": "the readable report of an alert (a validation report page)",
+    "alerts.details": "any digest named in an alert's evidence",
+    "model_versions.manifest_sha256": "a model version's kiln-model.yaml and the files it lists",
+}
+
+#: Text columns that never name a blob, by table, and why (see the module docstring).
+NON_REFERENCE_COLUMNS: dict[str, tuple[str, ...]] = {
+    # Names, descriptions, states, roles, users: words, not digests.
+    "projects": ("name", "description"),
+    "users": ("name", "email"),
+    "memberships": ("role",),
+    "api_tokens": ("id", "secret_hash", "name", "role"),  # the hash of a secret
+    "audit_log": (
+        "actor",
+        "token_id",
+        "project",
+        "action",
+        "method",
+        "path",
+        "target",
+        "outcome",
+        "request_id",
+        "client",
+    ),
+    "experiments": ("name", "description", "lifecycle_stage"),
+    "experiment_tags": ("key", "value"),
+    "runs": ("id", "name", "status", "parent_run_id", "user", "lifecycle_stage", "failure"),
+    "params": ("run_id", "key", "value", "value_prefix"),
+    "run_tags": ("run_id", "key", "value", "value_prefix"),
+    "metrics": ("run_id", "key"),
+    "latest_metrics": ("run_id", "key"),
+    "run_inputs": ("run_id", "context"),
+    # A tracking dataset's digest is a fingerprint of its content (MLflow's), not a blob.
+    "datasets": ("name", "digest", "source_type", "source", "schema", "profile"),
+    "run_artifacts": ("run_id", "path"),
+    "logged_models": (
+        "id",
+        "name",
+        "model_type",
+        "source_run_id",
+        "status",
+        "params",
+        "tags",
+        "created_by",
+    ),
+    "logged_model_artifacts": ("model_id", "path"),
+    "logged_model_metrics": ("model_id", "run_id", "key", "dataset_name", "dataset_digest"),
+    "registered_models": ("name", "description"),
+    "registered_model_tags": ("key", "value"),
+    # ``source`` is a runs:/ URI (its files are run artifacts) or a folder outside the store.
+    "model_versions": ("source", "run_id", "flavor", "description", "status", "created_by"),
+    "model_version_tags": ("key", "value"),
+    "model_aliases": ("alias",),
+    "alias_events": ("alias", "action", "actor", "gate_results", "note"),
+    "alias_gates": ("alias", "checks", "updated_by"),
+    "data_datasets": ("name", "description"),
+    # ``content_hash`` hashes the table's canonical content; the bytes are in ``blobs``.
+    "data_dataset_versions": ("content_hash", "schema", "source_type", "source", "created_by"),
+    "data_profiles": ("profile",),  # statistics, computed from the blobs
+    "data_validations": ("schema", "report", "created_by"),
+    "pipeline_runs": ("id", "pipeline", "status", "runner", "error", "target", "workdir"),
+    # ``stdout``/``stderr`` quote their blob's digest, which ``*_digest`` holds.
+    "step_runs": (
+        "run_id",
+        "invocation",
+        "step",
+        "status",
+        "cache_key",
+        "upstream",
+        "resources",
+        "stdout",
+        "stderr",
+        "error",
+        "traceback",
+    ),
+    "step_cache": ("key", "step"),
+    "pipeline_schedules": (
+        "name",
+        "target",
+        "workdir",
+        "cron",
+        "timezone",
+        "params",
+        "runner",
+        "catch_up",
+        "created_by",
+    ),
+    "schedule_firings": ("claimed_by", "status", "pipeline_run_id", "error"),
+    # Lineage names artifacts by digest to tell their history; it does not keep them.
+    "lineage_edges": ("source_kind", "source_id", "target_kind", "target_id", "relation"),
+    "lineage_stale": (
+        "node_kind",
+        "node_id",
+        "cause_kind",
+        "cause_id",
+        "reason",
+        "superseded_by_kind",
+        "superseded_by_id",
+    ),
+    "alerts": (
+        "kind",
+        "severity",
+        "status",
+        "title",
+        "subject_kind",
+        "subject_id",
+        "resolved_by",
+        "resolution",
+    ),
+}
+
+_DIGEST = re.compile(r"[0-9a-f]{64}")
+_DIGEST_IN_TEXT = re.compile(r"(?<![0-9a-f])[0-9a-f]{64}(?![0-9a-f])")
+#: Manifests larger than this are not read (a kiln-model.yaml is a few kilobytes).
+MANIFEST_MAX_BYTES = 16 << 20
+#: Rows fetched per round trip from the big tables.
+_BATCH = 10_000
+
+#: ``progress(done, total)`` after each source of references is read.
+SourceProgress = Callable[[int, int], None]
+
+
+@dataclass
+class References:
+    """The digests the records name, what named them, and what could not be followed.
+
+    ``digests`` is everything to keep. ``expected`` is the part that should be
+    in the store (a version registered from a folder records the digest of a
+    manifest that is not). ``by_source`` counts distinct digests per
+    :data:`REFERENCE_COLUMNS` entry; ``cache_entries`` lists each step cache
+    entry's blobs, to tell which entries can no longer be hits. ``warnings``
+    say which references could only be kept, not followed.
+    """
+
+    digests: set[str] = field(default_factory=set)
+    expected: set[str] = field(default_factory=set)
+    by_source: dict[str, int] = field(default_factory=dict)
+    cache_entries: list[frozenset[str]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def add(self, source: str, digests: Iterable[str], *, expected: bool = True) -> None:
+        found = {digest for digest in digests if _DIGEST.fullmatch(digest)}
+        self.digests |= found
+        if expected:
+            self.expected |= found
+        self.by_source[source] = self.by_source.get(source, 0) + len(found)
+
+
+def referenced_digests(
+    session: Session,
+    store: ArtifactStore,
+    materializers: Materializers,
+    *,
+    progress: SourceProgress | None = None,
+) -> References:
+    """Every digest named by any record of any project, in one consistent snapshot.
+
+    Call it in a read-only session (``db.read``): on PostgreSQL the
+    transaction is made REPEATABLE READ, and SQLite's read transaction in WAL
+    mode is a snapshot already, so a reference moving from one table to
+    another while this runs is seen in one of them.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"))
+    references = References()
+    follower = _Follower(store, materializers)
+    readers: list[Callable[[Session, References, _Follower], None]] = [
+        _run_artifacts,
+        _logged_model_artifacts,
+        _dataset_versions,
+        _step_runs,
+        _step_cache,
+        _pipeline_runs,
+        _alerts,
+        _model_versions,
+    ]
+    for done, reader in enumerate(readers, start=1):
+        reader(session, references, follower)
+        if progress is not None:
+            progress(done, len(readers))
+    return references
+
+
+def _scalars(session: Session, statement: Select[Any]) -> Iterator[Any]:
+    yield from session.execute(statement.execution_options(yield_per=_BATCH)).scalars()
+
+
+def _rows(session: Session, statement: Select[*tuple[Any, ...]]) -> Iterator[Any]:
+    yield from session.execute(statement.execution_options(yield_per=_BATCH))
+
+
+def _run_artifacts(session: Session, refs: References, _: _Follower) -> None:
+    refs.add("run_artifacts.digest", _scalars(session, select(RunArtifactRow.digest).distinct()))
+
+
+def _logged_model_artifacts(session: Session, refs: References, _: _Follower) -> None:
+    statement = select(LoggedModelArtifactRow.digest).distinct()
+    refs.add("logged_model_artifacts.digest", _scalars(session, statement))
+
+
+def _dataset_versions(session: Session, refs: References, _: _Follower) -> None:
+    digests: set[str] = set()
+    for blobs in _scalars(session, select(DatasetVersionRow.blobs)):
+        digests.update(str(blob["digest"]) for blob in json.loads(blobs))
+    refs.add("data_dataset_versions.blobs", digests)
+
+
+def _step_runs(session: Session, refs: References, follower: _Follower) -> None:
+    statement = select(
+        StepRunRow.id,
+        StepRunRow.outputs,
+        StepRunRow.inputs,
+        StepRunRow.params,
+        StepRunRow.stdout_digest,
+        StepRunRow.stderr_digest,
+    )
+    outputs: set[str] = set()
+    inputs: set[str] = set()
+    params: set[str] = set()
+    stdout: set[str] = set()
+    stderr: set[str] = set()
+    for row in _rows(session, statement):
+        outputs |= follower.outputs(row.outputs, f"step run #{row.id}")
+        inputs.update(_digests_in(row.inputs))
+        params.update(_digests_in(row.params))
+        if row.stdout_digest:
+            stdout.add(row.stdout_digest)
+        if row.stderr_digest:
+            stderr.add(row.stderr_digest)
+    refs.add("step_runs.outputs", outputs)
+    refs.add("step_runs.inputs", inputs)
+    refs.add("step_runs.params", params, expected=False)
+    refs.add("step_runs.stdout_digest", stdout)
+    refs.add("step_runs.stderr_digest", stderr)
+
+
+def _step_cache(session: Session, refs: References, follower: _Follower) -> None:
+    statement = select(StepCacheRow.project_id, StepCacheRow.key, StepCacheRow.outputs)
+    digests: set[str] = set()
+    for row in _rows(session, statement):
+        blobs = follower.outputs(row.outputs, f"step cache entry {row.key}")
+        refs.cache_entries.append(frozenset(blobs))
+        digests |= blobs
+    refs.add("step_cache.outputs", digests)
+
+
+def _pipeline_runs(session: Session, refs: References, _: _Follower) -> None:
+    digests: set[str] = set()
+    for params in _scalars(session, select(PipelineRunRow.params)):
+        digests.update(_digests_in(params))
+    refs.add("pipeline_runs.params", digests, expected=False)
+
+
+def _alerts(session: Session, refs: References, _: _Follower) -> None:
+    reports: set[str] = set()
+    details: set[str] = set()
+    for row in _rows(session, select(AlertRow.report_digest, AlertRow.details)):
+        if row.report_digest:
+            reports.add(row.report_digest)
+        details.update(_digests_in(row.details))
+    refs.add("alerts.report_digest", reports)
+    refs.add("alerts.details", details, expected=False)
+
+
+def _model_versions(session: Session, refs: References, follower: _Follower) -> None:
+    statement = select(ModelVersionRow.manifest_sha256, ModelVersionRow.source).where(
+        ModelVersionRow.manifest_sha256 != ""
+    )
+    manifests: dict[str, bool] = {}
+    for row in _rows(session, statement):
+        in_store = row.source.startswith("runs:/")
+        manifests[row.manifest_sha256] = manifests.get(row.manifest_sha256, False) or in_store
+    kept: set[str] = set()
+    expected: set[str] = set()
+    for manifest, in_store in manifests.items():
+        files = follower.manifest(manifest, refs.warnings)
+        kept |= files
+        if in_store:
+            expected |= files
+    refs.add("model_versions.manifest_sha256", expected)
+    refs.add("model_versions.manifest_sha256", kept - expected, expected=False)
+
+
+def _digests_in(document: str | None) -> Iterator[str]:
+    """Every digest-shaped string in a free-form text or JSON document."""
+    if document:
+        yield from _DIGEST_IN_TEXT.findall(document)
+
+
+class _Follower:
+    """Follows blobs that name other blobs, each once."""
+
+    def __init__(self, store: ArtifactStore, materializers: Materializers) -> None:
+        self.store = store
+        self.materializers = materializers
+        self._outputs: dict[tuple[str, str], frozenset[str]] = {}
+
+    def outputs(self, document: str, owner: str) -> set[str]:
+        """The blobs the outputs in ``document`` (a JSON list of output refs) need."""
+        found: set[str] = set()
+        for output in json.loads(document or "[]"):
+            digest, name = str(output["digest"]), str(output["materializer"])
+            key = (name, digest)
+            if key not in self._outputs:
+                self._outputs[key] = frozenset(self._blobs(name, digest, owner))
+            found |= self._outputs[key]
+        return found
+
+    def _blobs(self, name: str, digest: str, owner: str) -> list[str]:
+        try:
+            materializer = self.materializers.get(name)
+            return [digest, *materializer.blobs(self.store, digest)]
+        except Exception as error:  # any failure means the needed blobs are unknown
+            detail = error.message if isinstance(error, KilnError) else repr(error)
+            raise Conflict(
+                f"cannot tell which blobs the output {digest} of {owner} needs: its "
+                f"{name!r} materializer failed ({detail}); nothing was deleted. Install the "
+                "package providing the materializer, or repair the store, then run gc again"
+            ) from error
+
+    def manifest(self, digest: str, warnings: list[str]) -> set[str]:
+        """The manifest's digest and those of the files it lists, as far as it is readable."""
+        from kiln.models import Manifest
+
+        found = {digest}
+        try:
+            if not self.store.exists(digest):
+                return found
+            if self.store.size(digest) > MANIFEST_MAX_BYTES:
+                warnings.append(f"model manifest {digest} is too large to read; kept as is")
+                return found
+            manifest = Manifest.from_yaml(self.store.read_bytes(digest).decode("utf-8"))
+        except (KilnError, OSError, UnicodeDecodeError) as error:
+            detail = error.message if isinstance(error, KilnError) else str(error)
+            warnings.append(f"model manifest {digest} is not readable ({detail}); kept as is")
+            return found
+        found.update(entry.sha256 for entry in manifest.files)
+        return found
