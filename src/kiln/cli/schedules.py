@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -222,12 +221,9 @@ def scheduler(
 
 
 def _log_to_stderr(level: str) -> None:
-    """The scheduler's log lines (what it starts and how it ended) on stderr."""
-    logger = logging.getLogger("kiln")
-    if any(getattr(handler, "_kiln_cli", False) for handler in logger.handlers):
-        return
-    handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    handler._kiln_cli = True  # type: ignore[attr-defined]
-    logger.addHandler(handler)
-    logger.setLevel(level.upper() if isinstance(level, str) else logging.INFO)
+    """The scheduler's log lines (what it starts, how each run ended) on stderr."""
+    import logging.config
+
+    from kiln.server.logging_config import log_config
+
+    logging.config.dictConfig(log_config(level))

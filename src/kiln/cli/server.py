@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import signal
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from types import FrameType
 from typing import TYPE_CHECKING
 
@@ -13,6 +15,7 @@ from kiln.cli._app import options
 from kiln.cli._output import console, err_console
 
 if TYPE_CHECKING:
+    from kiln.config import Settings
     from kiln.context import Context
 
 
@@ -31,13 +34,13 @@ def server(
     ),
     workers: int = typer.Option(1, min=1, help="Worker processes sharing the store."),
     log_level: str | None = typer.Option(None, help="debug, info, warning or error."),
+    scheduler: bool = typer.Option(
+        False, "--scheduler", help="Also run pipeline schedules (as `kiln scheduler` would)."
+    ),
 ) -> None:
     """Run the Kiln server: REST API under /api/v1, OpenAPI docs at /docs."""
-    import uvicorn
-
     from kiln.config import Settings
     from kiln.context import Context
-    from kiln.server.logging_config import log_config
 
     given = {"host": host, "port": port, "auth": auth, "log_level": log_level}
     overrides = options(ctx).overrides | {k: v for k, v in given.items() if v is not None}
@@ -61,6 +64,15 @@ def server(
     )
     # uvicorn re-raises SIGTERM after a graceful shutdown; exit 0 when it does.
     signal.signal(signal.SIGTERM, _exit_cleanly)
+    with _scheduler_thread(settings) if scheduler else nullcontext():
+        _serve(settings, workers)
+
+
+def _serve(settings: Settings, workers: int) -> None:
+    import uvicorn
+
+    from kiln.server.logging_config import log_config
+
     uvicorn.run(
         "kiln.server.app:app_from_environment",
         factory=True,
@@ -72,6 +84,36 @@ def server(
         timeout_graceful_shutdown=30,
         proxy_headers=True,
     )
+
+
+@contextmanager
+def _scheduler_thread(settings: Settings) -> Iterator[None]:
+    """A ``Scheduler`` in a thread of this process, stopped (its runs waited for) on shutdown."""
+    import logging.config
+    import threading
+
+    from kiln.context import Context
+    from kiln.pipelines import Scheduler
+    from kiln.server.logging_config import log_config
+
+    # uvicorn applies the same configuration when it starts; the scheduler logs before that.
+    logging.config.dictConfig(log_config(settings.log_level))
+    context = Context(settings)
+    runner = Scheduler(context)
+    stop = threading.Event()
+    thread = threading.Thread(
+        target=runner.run_forever, args=(stop,), name="kiln-scheduler", daemon=True
+    )
+    thread.start()
+    console.print(f"scheduler {runner.id} runs the pipeline schedules", highlight=False)
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(runner.stop_timeout + 10)
+        if thread.is_alive():
+            err_console.print("[yellow]the scheduler did not stop in time[/]", highlight=False)
+        context.close()
 
 
 def _exit_cleanly(_signum: int, _frame: FrameType | None) -> None:

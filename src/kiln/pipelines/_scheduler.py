@@ -92,6 +92,7 @@ class Scheduler:
         self.id = scheduler_id or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
         self.python = python or sys.executable
         self._children: list[_Child] = []
+        self._settled: list[int] = []  # firing ids settled since the last wait()
 
     @property
     def context(self) -> Context:
@@ -121,16 +122,19 @@ class Scheduler:
         return claims
 
     def wait(self, timeout: float | None = None) -> list[ScheduleFiring]:
-        """Wait for the running pipeline processes (at most ``timeout`` s); the firings settled."""
+        """Wait for the running pipeline processes (at most ``timeout`` s).
+
+        Returns the firings this scheduler settled since the last ``wait``.
+        """
         from kiln.pipelines._firings import get_firing
 
         deadline = None if timeout is None else time.monotonic() + timeout
-        settled: list[int] = []
         while self._children:
-            settled += self._reap()
+            self._reap()
             if not self._children or (deadline is not None and time.monotonic() >= deadline):
                 break
             time.sleep(0.05)
+        settled, self._settled = self._settled, []
         return [self.context.db.read(get_firing, firing_id) for firing_id in settled]
 
     def run_once(self, now: datetime | None = None) -> list[ScheduleFiring]:
@@ -155,6 +159,7 @@ class Scheduler:
             while not stop.is_set():
                 try:
                     self.tick()
+                    self._settled.clear()  # the log lines report them; nobody waits here
                 except Exception:
                     logger.exception("scheduler %s: tick failed; trying again", self.id)
                 stop.wait(self._pause())
@@ -201,6 +206,8 @@ class Scheduler:
                 child.process.pid,
             )
             child.output.close()
+            # Reap it when it ends (no zombie, no "still running" warning when it is collected).
+            threading.Thread(target=child.process.wait, name="kiln-reaper", daemon=True).start()
         self._children = []
 
     # --- children -------------------------------------------------------------
@@ -253,6 +260,7 @@ class Scheduler:
             output.close()
             where = f" in {schedule.workdir}" if schedule.workdir else ""
             db.run(settle_firing, firing.id, None, exit_code=None, output=f"{exc}{where}")
+            self._settled.append(firing.id)
             logger.error(
                 "schedule %s/%s: fire time %s could not start: %s",
                 schedule.project,
@@ -273,12 +281,11 @@ class Scheduler:
             process.pid,
         )
 
-    def _reap(self) -> list[int]:
-        """Settle the children that exited and link the others' runs; the firing ids settled."""
+    def _reap(self) -> None:
+        """Settle the children that exited and link the others' runs."""
         from kiln.pipelines._firings import link_firing_run, settle_firing
 
         db = self.context.db
-        settled: list[int] = []
         still: list[_Child] = []
         for child in self._children:
             firing, run_id = child.claim.firing, child.claim.run_id
@@ -291,7 +298,7 @@ class Scheduler:
             text = _tail(child.output)
             child.output.close()
             status = db.run(settle_firing, firing.id, run_id, exit_code=code, output=text)
-            settled.append(firing.id)
+            self._settled.append(firing.id)
             log = logger.info if status.value in ("SUCCEEDED", "PAUSED") else logger.warning
             log(
                 "schedule %s/%s: fire time %s %s (run %s, exit code %d, %.1fs)",
@@ -304,7 +311,6 @@ class Scheduler:
                 time.monotonic() - child.started,
             )
         self._children = still
-        return settled
 
     def __repr__(self) -> str:
         return f"Scheduler(id={self.id!r}, interval={self.interval:g})"
