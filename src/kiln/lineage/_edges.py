@@ -25,6 +25,10 @@ MAX_NODES = 5000
 _BATCH = 200
 
 
+#: Rows per multi-row INSERT (7 values each stays far below SQLite's 32,766 variables).
+_ROWS_PER_INSERT = 1000
+
+
 def add_edges(session: Session, project_id: int, edges: Iterable[Edge]) -> int:
     """Record ``edges`` (ones already there are left alone); returns how many were new."""
     rows = [
@@ -44,14 +48,14 @@ def add_edges(session: Session, project_id: int, edges: Iterable[Edge]) -> int:
         return 0
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     added = 0
-    for row in rows:
+    for start in range(0, len(rows), _ROWS_PER_INSERT):  # a few round trips, not one per edge
         statement = (
             dialect.insert(LineageEdgeRow)
-            .values(**row)
+            .values(rows[start : start + _ROWS_PER_INSERT])
             .on_conflict_do_nothing()
             .returning(LineageEdgeRow.id)
         )
-        added += session.execute(statement).first() is not None
+        added += len(session.execute(statement).all())
     return added
 
 
