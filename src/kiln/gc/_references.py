@@ -248,11 +248,15 @@ def referenced_digests(
 
 
 def _scalars(session: Session, statement: Select[Any]) -> Iterator[Any]:
-    yield from session.execute(statement.execution_options(yield_per=_BATCH)).scalars()
+    # Closed on the way out, even when the reader stops early: on PostgreSQL
+    # yield_per reads through a server-side cursor.
+    with session.execute(statement.execution_options(yield_per=_BATCH)) as result:
+        yield from result.scalars()
 
 
 def _rows(session: Session, statement: Select[*tuple[Any, ...]]) -> Iterator[Any]:
-    yield from session.execute(statement.execution_options(yield_per=_BATCH))
+    with session.execute(statement.execution_options(yield_per=_BATCH)) as result:
+        yield from result
 
 
 def _run_artifacts(session: Session, refs: References, _: _Follower) -> None:
