@@ -20,8 +20,11 @@ class Area:
 
 AREAS: tuple[Area, ...] = (
     Area("home", "Home", "/", "/home", "Recent activity in the project"),
+    Area("datasets", "Datasets", "/datasets", "/datasets", "Versions, profiles, validations"),
+    Area("pipelines", "Pipelines", "/pipelines", "/pipelines", "Runs, paused gates, schedules"),
     Area("experiments", "Experiments", "/experiments", "/experiments", "Runs and comparisons"),
     Area("models", "Models", "/models", "/models", "Registered models, versions, aliases"),
+    Area("lineage", "Lineage", "/lineage", "/lineage", "What was made from what"),
 )
 
 

@@ -4,14 +4,27 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from kiln.server.ui.pages import access, compare, experiments, home, models, runs
+from kiln.server.ui.pages import (
+    access,
+    compare,
+    datasets,
+    experiments,
+    home,
+    lineage,
+    models,
+    pipelines,
+    runs,
+)
 
 #: Every page router, in navigation order; a new area adds its module here.
 PAGE_ROUTERS: tuple[APIRouter, ...] = (
     access.router,
     home.router,
+    datasets.router,
+    pipelines.router,
     experiments.router,
     compare.router,
     runs.router,
     models.router,
+    lineage.router,
 )
