@@ -181,7 +181,7 @@ def test_import_kiln_is_fast() -> None:
 def test_kiln_help_loads_no_heavy_library() -> None:
     code = (
         "import sys; sys.argv = ['kiln', '--help']\n"
-        "from kiln.cli.main import main\n"
+        "from kiln.cli import main\n"
         "try:\n    main()\nexcept SystemExit:\n    pass"
     )
     modules = imported_modules(code)
