@@ -26,6 +26,9 @@ PUBLIC_SUBPACKAGES = [
     "kiln.autolog",
     "kiln.data",
     "kiln.pipelines",
+    "kiln.lineage",
+    "kiln.alerts",
+    "kiln.gc",
 ]
 
 #: Libraries that ``import kiln`` (and so ``kiln --help``) must not load.
