@@ -50,7 +50,7 @@ def summary(n: int) -> str:
 
 @pipeline
 def gated(ref: str = "events@latest"):
-    checked = kiln.data.check(pick(ref), reference="ref@1")
+    checked = kiln.data.check(pick(ref), reference="ref@latest")
     return summary(rows(checked))
 
 

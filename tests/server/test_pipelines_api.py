@@ -224,3 +224,12 @@ def test_resume_with_accept_runs_to_success_and_a_second_resume_is_refused(
     _error(client.post(f"/api/v1/alerts/{alert['id']}/accept", json={}), 409)
     body = _error(client.post(f"/api/v1/pipeline-runs/{run_id}/resume", json={}), 409)
     assert "SUCCEEDED" in body["message"]
+
+
+def test_a_resume_that_cannot_begin_is_refused_with_its_reason(served: Served) -> None:
+    moved = _pipelines.write_module(served.folder.parent / "moved")
+    run_id = _pipelines.run_cli(moved, served.settings, "gated")["id"]
+    (moved / f"{_pipelines.MODULE}.py").unlink()
+    refused = served.client.post(f"/api/v1/pipeline-runs/{run_id}/resume", json={"accept": True})
+    assert "cannot import" in _error(refused, 409)["message"]
+    assert served.client.get(f"/api/v1/pipeline-runs/{run_id}").json()["status"] == "PAUSED"

@@ -68,6 +68,7 @@ def _pages(ui_server: str) -> dict[str, str]:
             "/api/v1/runs/search", json={"max_results": 3, "order_by": ["attributes.start_time"]}
         ).json()["runs"]
         experiment = runs[0]["experiment_id"]
+        paused = client.get("/api/v1/pipeline-runs", params={"status": "PAUSED"}).json()["runs"]
     first, second = runs[0]["id"], runs[1]["id"]
     return {
         "home": "/",
@@ -79,6 +80,13 @@ def _pages(ui_server: str) -> dict[str, str]:
         "models": "/models",
         "model": "/models/fraud-detector",
         "version": "/models/fraud-detector/versions/1",
+        "pipeline runs": "/pipelines",
+        "pipeline run": f"/pipelines/runs/{paused[0]['id']}",
+        "schedules": "/pipelines/schedules",
+        "datasets": "/datasets",
+        "dataset": "/datasets/demo-transactions",
+        "dataset version": "/datasets/demo-transactions/versions/latest",
+        "lineage": "/lineage?node=dataset:demo-transactions@1",
         "not found": "/models/no-such-model",
     }
 

@@ -2,9 +2,9 @@
 
 Viewers read; editors resume. A resume is not run inside the server: it
 starts ``python -m kiln pipelines resume RUN [--accept]`` in the run's
-recorded working directory (``kiln.server.launch``) and answers 202 at once;
-the run record then shows the progress (RUNNING, then SUCCEEDED, FAILED or
-PAUSED again).
+recorded working directory (``kiln.server.launch``) and answers 202 as soon as
+the resume has begun; the run record then shows the progress (RUNNING, then
+SUCCEEDED, FAILED or PAUSED again).
 """
 
 from __future__ import annotations
@@ -124,8 +124,16 @@ def resume_run(
 
     note_audit_target(request.scope, accept=body.accept)
     run = context.db.read(get_pipeline_run, project, run_id)
-    launch_resume(context.settings, project, run, accept=body.accept, user=caller.user)
+    launch_resume(
+        context.settings,
+        project,
+        run,
+        accept=body.accept,
+        user=caller.user,
+        reload=lambda: context.db.read(get_pipeline_run, project, run_id),
+    )
+    now = context.db.read(get_pipeline_run, project, run_id)
     return JSONResponse(
-        {"id": run.id, "status": run.status.value, "accept": body.accept, "resuming": True},
+        {"id": run.id, "status": now.status.value, "accept": body.accept, "resumes": now.resumes},
         status_code=202,
     )
