@@ -42,7 +42,7 @@ imports: $(STAMP_DEV)
 	$(BIN)/lint-imports
 
 pytest: $(STAMP_DEV)
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 --dist loadgroup
 
 ## bench: run every benchmark (each prints JSON)
 bench: $(STAMP_DEV)

@@ -171,3 +171,26 @@ def make_context(tmp_path: Path) -> Iterator[Callable[..., Context]]:
 def context(make_context: Callable[..., Context], database_url: str) -> Context:
     """A context whose metadata store is SQLite or PostgreSQL (parametrized)."""
     return make_context(database_url=database_url)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Group tests for ``pytest -n N --dist loadgroup`` (how ``make test`` runs them).
+
+    A file's tests stay on one worker, so its module-scoped servers start once;
+    the browser tests share one worker (their session fixture runs ``kiln
+    demo``), and so do the Ray tests (one local Ray instance, not one per worker).
+    """
+    if not config.pluginmanager.hasplugin("xdist"):
+        return
+    root = config.rootpath
+    for item in items:
+        if item.get_closest_marker("xdist_group") is not None:
+            continue
+        path = item.path.relative_to(root)
+        if item.get_closest_marker("ray") is not None:
+            group = "ray"
+        elif path.parts[:2] == ("tests", "ui"):
+            group = "ui"
+        else:
+            group = path.as_posix()
+        item.add_marker(pytest.mark.xdist_group(group))

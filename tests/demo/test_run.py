@@ -50,7 +50,7 @@ def test_demo_runs_twice_and_reports_each_stage(make_context: Callable[..., Cont
     assert all(c.auc > 0.6 for c in state.candidates)  # 5,000 rows: a small sample
     assert "is champion through its gate (auc-floor passed" in text
     assert "Kiln's SDK loads it (100%" in text
-    assert "6 pages rendered over the demo project" in text
+    assert "10 pages rendered over the demo project" in text
     import kiln
     from kiln import registry
 

@@ -39,6 +39,9 @@ class DemoState:
     registered: list[dict[str, Any]] = field(default_factory=list)
     #: The dataset version of the reference window (``demo-transactions@1``).
     reference_ref: str = ""
+    #: The pipeline run on the reference window, and the one paused at the gate.
+    pipeline_run: str = ""
+    paused_run: str = ""
     look_here: list[str] = field(default_factory=list)
 
     def tables(self, window: str) -> dict[str, str]:
@@ -185,6 +188,7 @@ def stage_pipeline(state: DemoState) -> str:
     with quiet_steps():
         first = fraud_training.run(params)
         again = fraud_training.run(params)
+    state.pipeline_run = first.id
     state.reference_ref = load_output(first.id, "ingest")
     state.registered = load_output(first.id, "register")
     state.candidates = [
@@ -232,6 +236,7 @@ def stage_gate(state: DemoState) -> str:
     with quiet_steps():
         run = fraud_training.run(params, raise_on_failure=False)
     db = state.context.db
+    state.paused_run = run.id
     if run.status.value != "PAUSED":
         return (
             f"run {run.id[:8]} on the drifted window ended {run.status.value}: the gate let it by"

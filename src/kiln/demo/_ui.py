@@ -37,6 +37,10 @@ def stage_ui(state: DemoState) -> str:
         "best run": f"/runs/{state.candidates[0].run_id}",
         "model": "/models/fraud-detector",
         "search": "/search?q=fraud",
+        "pipeline run": f"/pipelines/runs/{state.pipeline_run}",
+        "paused run": f"/pipelines/runs/{state.paused_run}",
+        "dataset": "/datasets/demo-transactions",
+        "lineage": f"/lineage?node=models:/fraud-detector/{state.registered[0]['version']}",
     }
     with BackgroundServer(create_app(served)) as url:
         _server_ms(url + "/")  # first render compiles the templates
@@ -45,7 +49,9 @@ def stage_ui(state: DemoState) -> str:
     base = f"http://{settings.host}:{settings.port}"
     state.look_here.append(
         f"web UI: run `kiln server`, then open {base}/ — compare the fraud runs at "
-        f"{base}{pages['compare']}, the champion at {base}/models/fraud-detector"
+        f"{base}{pages['compare']}, the champion at {base}/models/fraud-detector, the paused "
+        f"pipeline run (and its resume button) at {base}{pages['paused run']}, the champion's "
+        f"lineage at {base}{pages['lineage']}"
     )
     slowest = max(timings, key=lambda name: timings[name])
     return (
