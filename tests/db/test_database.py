@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import multiprocessing
+import subprocess
+import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -50,6 +52,7 @@ def next_release(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
         NEXT_MIGRATION.replace("{head}", head)
     )
     monkeypatch.setattr(_migrate, "_MIGRATIONS", migrations)
+    monkeypatch.setattr(_migrate, "HEAD", "next")
     return head
 
 
@@ -130,6 +133,28 @@ class TestStore:
         with pytest.raises(DBAPIError, match="append-only"):
             db.run(lambda s: s.execute(text("DELETE FROM audit_log")))
         assert db.read(lambda s: s.scalar(select(AuditLogRow.outcome))) == "ok"
+
+    def test_head_names_the_newest_migration(self) -> None:
+        from kiln.db import _migrate
+
+        assert _migrate.head_revision() == _migrate.HEAD
+
+    def test_opening_a_store_at_head_imports_no_alembic(self, database_url: str) -> None:
+        migrated = Database(database_url)
+        migrated.upgrade()
+        migrated.dispose()
+        code = (
+            "import sys\n"
+            "from sqlalchemy import text\n"
+            "from kiln.db import Database\n"
+            f"db = Database({database_url!r})\n"
+            "assert db.read(lambda s: s.scalar(text('SELECT 1'))) == 1\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'alembic'))"
+        )
+        done = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+        )
+        assert done.stdout.strip() == "[]"
 
     def test_migrations_match_the_tables(self, db: Database) -> None:
         """The ORM tables and the migrations describe the same schema."""

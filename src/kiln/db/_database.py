@@ -63,6 +63,9 @@ class Database:
         return self._engine
 
     def _check_schema(self, engine: Engine) -> None:
+        with engine.connect() as connection:  # the usual case: at head, one read, no Alembic
+            if _migrate.current_revision(connection) == _migrate.HEAD:
+                return
         revision = _migrate.upgrade_if_empty(engine)
         head = _migrate.head_revision()
         if revision is not None and not _migrate.is_known(revision):
@@ -130,14 +133,14 @@ class Database:
     def upgrade(self, revision: str = "head") -> str:
         """Apply pending migrations (``kiln db upgrade``); returns the revision reached."""
         reached = _migrate.upgrade(self._raw_engine(), revision)
-        self._schema_checked = reached == _migrate.head_revision()
+        self._schema_checked = reached == _migrate.HEAD
         return reached
 
     def revision(self) -> tuple[str | None, str]:
         """``(current, head)`` schema revisions, without migrating anything."""
         with self._raw_engine().connect() as connection:
             current = _migrate.current_revision(connection)
-        return current, _migrate.head_revision()
+        return current, _migrate.HEAD
 
     def ping(self) -> None:
         """Raise if the database cannot be reached."""
