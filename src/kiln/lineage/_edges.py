@@ -25,10 +25,6 @@ MAX_NODES = 5000
 _BATCH = 200
 
 
-#: Rows per multi-row INSERT (7 values each stays far below SQLite's 32,766 variables).
-_ROWS_PER_INSERT = 1000
-
-
 def add_edges(session: Session, project_id: int, edges: Iterable[Edge]) -> int:
     """Record ``edges`` (ones already there are left alone); returns how many were new."""
     rows = [
@@ -47,16 +43,10 @@ def add_edges(session: Session, project_id: int, edges: Iterable[Edge]) -> int:
     if not rows:
         return 0
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    added = 0
-    for start in range(0, len(rows), _ROWS_PER_INSERT):  # a few round trips, not one per edge
-        statement = (
-            dialect.insert(LineageEdgeRow)
-            .values(rows[start : start + _ROWS_PER_INSERT])
-            .on_conflict_do_nothing()
-            .returning(LineageEdgeRow.id)
-        )
-        added += len(session.execute(statement).all())
-    return added
+    # One statement, compiled once per process and cached; SQLAlchemy sends the rows as
+    # multi-row VALUES batches ("insertmanyvalues"), returning the ids of new rows only.
+    statement = dialect.insert(LineageEdgeRow).on_conflict_do_nothing().returning(LineageEdgeRow.id)
+    return len(session.execute(statement, rows).all())
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import importlib
 from abc import ABC, abstractmethod
-from importlib import metadata
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from kiln.errors import InvalidInput, NotFound
+from kiln.pipelines._plugins import entry_point_table
 
 if TYPE_CHECKING:
     from kiln.artifacts import ArtifactStore
@@ -83,11 +83,9 @@ class Materializers:
 
     @classmethod
     def discover(cls) -> Materializers:
-        installed = metadata.entry_points(group=MATERIALIZERS_ENTRY_POINT_GROUP)
+        installed = entry_point_table(MATERIALIZERS_ENTRY_POINT_GROUP)
         third_party = {
-            ep.name: ep.value
-            for ep in sorted(installed, key=lambda ep: ep.name)
-            if ep.name not in BUILTIN_MATERIALIZERS
+            name: installed[name] for name in sorted(installed) if name not in BUILTIN_MATERIALIZERS
         }
         return cls(third_party | BUILTIN_MATERIALIZERS)
 

@@ -21,11 +21,11 @@ from __future__ import annotations
 import importlib
 from abc import ABC, abstractmethod
 from concurrent.futures import Future
-from importlib import metadata
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from kiln.errors import InvalidInput, NotFound
+from kiln.pipelines._plugins import entry_point_table
 
 if TYPE_CHECKING:
     from kiln.artifacts import ArtifactStore
@@ -86,8 +86,8 @@ class Runner(ABC):
 
 
 def _table() -> dict[str, str]:
-    installed = metadata.entry_points(group=RUNNERS_ENTRY_POINT_GROUP)
-    third_party = {ep.name: ep.value for ep in installed if ep.name not in BUILTIN_RUNNERS}
+    installed = entry_point_table(RUNNERS_ENTRY_POINT_GROUP)
+    third_party = {name: value for name, value in installed.items() if name not in BUILTIN_RUNNERS}
     return BUILTIN_RUNNERS | dict(sorted(third_party.items()))
 
 
