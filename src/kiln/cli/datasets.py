@@ -10,31 +10,13 @@ from kiln.cli._app import context
 from kiln.cli._output import console, print_json, print_records
 
 if TYPE_CHECKING:
-    from kiln.data import ColumnProfile, DatasetVersion
+    from kiln.data import ColumnProfile
 
 NAME = "datasets"
 HELP = "Datasets: list, versions, show, profile."
 app = typer.Typer(no_args_is_help=True)
 
 JSON = typer.Option(False, "--json", help="Print JSON instead of a table.")
-
-
-def _version_json(version: DatasetVersion) -> dict[str, Any]:
-    return {
-        "name": version.name,
-        "version": version.version,
-        "version_id": version.version_id,
-        "uri": version.uri,
-        "schema": [field.to_dict() for field in version.schema],
-        "num_rows": version.num_rows,
-        "num_columns": version.num_columns,
-        "num_bytes": version.num_bytes,
-        "source_type": version.source_type,
-        "source": version.source,
-        "blobs": [blob.to_dict() for blob in version.blobs],
-        "created_at": version.created_at.isoformat(),
-        "created_by": version.created_by,
-    }
 
 
 @app.command("list")
@@ -59,7 +41,7 @@ def versions(ctx: typer.Context, name: str, as_json: bool = JSON) -> None:
     check_dataset_name(name)
     found = kiln.db.read(_datasets.list_versions, kiln.settings.project, name)
     if as_json:
-        print_json([_version_json(v) for v in found])
+        print_json([v.to_dict() for v in found])
         return
     table = Table(header_style="bold")
     for column in ("version", "id", "rows", "columns", "bytes", "source", "created", "by"):
@@ -92,7 +74,7 @@ def show(
     kiln = context(ctx)
     version = kiln.db.read(_datasets.get_version, kiln.settings.project, ref)
     if as_json:
-        print_json(_version_json(version))
+        print_json(version.to_dict())
         return
     console.print(
         f"[bold]{version.uri}[/] ({version.version_id})\n"

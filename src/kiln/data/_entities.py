@@ -77,6 +77,24 @@ class DatasetVersion:
         """``name@version``, accepted by :func:`kiln.data.load` and friends."""
         return f"{self.name}@{self.version}"
 
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able, as the CLI's ``--json`` and the REST API show it."""
+        return {
+            "name": self.name,
+            "version": self.version,
+            "version_id": self.version_id,
+            "uri": self.uri,
+            "schema": [field.to_dict() for field in self.schema],
+            "num_rows": self.num_rows,
+            "num_columns": self.num_columns,
+            "num_bytes": self.num_bytes,
+            "source_type": self.source_type,
+            "source": self.source,
+            "blobs": [blob.to_dict() for blob in self.blobs],
+            "created_at": self.created_at.isoformat(),
+            "created_by": self.created_by,
+        }
+
     @property
     def num_columns(self) -> int:
         return len(self.schema)

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
 
-from kiln.data import Dataset, DatasetVersion
+from kiln.data import Dataset
 from kiln.server.api._json import jsonable
 from kiln.server.deps import ContextDep, DbDep, RequestProject, Viewer
 from kiln.server.responses import JSONResponse
@@ -29,24 +29,6 @@ MAX_TOP_K = 1000
 def dataset_to_json(dataset: Dataset) -> dict[str, Any]:
     body: dict[str, Any] = jsonable(dataset)
     return body
-
-
-def version_to_json(version: DatasetVersion) -> dict[str, Any]:
-    return {
-        "name": version.name,
-        "version": version.version,
-        "version_id": version.version_id,
-        "uri": version.uri,
-        "schema": [field.to_dict() for field in version.schema],
-        "num_rows": version.num_rows,
-        "num_columns": version.num_columns,
-        "num_bytes": version.num_bytes,
-        "source_type": version.source_type,
-        "source": version.source,
-        "blobs": [blob.to_dict() for blob in version.blobs],
-        "created_at": version.created_at.isoformat(),
-        "created_by": version.created_by,
-    }
 
 
 def _name(name: str) -> str:
@@ -83,7 +65,7 @@ def list_versions(name: str, db: DbDep, caller: Viewer, project: RequestProject)
     from kiln.data import _datasets
 
     found = db.read(_datasets.list_versions, project, _name(name))
-    return JSONResponse([version_to_json(v) for v in found])
+    return JSONResponse([v.to_dict() for v in found])
 
 
 @router.get("/{name}/validations")
@@ -103,9 +85,8 @@ def get_version(
 ) -> JSONResponse:
     from kiln.data import _datasets
 
-    return JSONResponse(
-        version_to_json(db.read(_datasets.get_version, project, version_ref(name, version)))
-    )
+    found = db.read(_datasets.get_version, project, version_ref(name, version))
+    return JSONResponse(found.to_dict())
 
 
 @router.get("/{name}/versions/{version}/profile")
