@@ -233,3 +233,30 @@ def test_a_resume_that_cannot_begin_is_refused_with_its_reason(served: Served) -
     refused = served.client.post(f"/api/v1/pipeline-runs/{run_id}/resume", json={"accept": True})
     assert "cannot import" in _error(refused, 409)["message"]
     assert served.client.get(f"/api/v1/pipeline-runs/{run_id}").json()["status"] == "PAUSED"
+
+
+def test_with_auth_a_viewer_reads_runs_but_may_not_resume_or_accept(served: Served) -> None:
+    from kiln import auth
+
+    run_id = served.paused["id"]
+    secured = Context(served.settings.model_copy(update={"auth": True}))
+    db = secured.db
+    db.run(auth.create_user, "watcher")
+    db.run(auth.set_member, "default", "watcher", auth.Role.VIEWER)
+    secret = db.run(auth.create_token, "watcher", "default", name="read-only").secret
+    [alert] = served.client.get(
+        "/api/v1/alerts", params={"subject": f"step_run:{run_id}/check"}
+    ).json()
+    try:
+        with BackgroundServer(create_app(secured)) as url:
+            headers = {"Authorization": f"Bearer {secret}", "X-Kiln-Project": "default"}
+            with httpx.Client(base_url=url, headers=headers, timeout=30) as viewer:
+                assert viewer.get(f"/api/v1/pipeline-runs/{run_id}").status_code == 200
+                _error(viewer.post(f"/api/v1/pipeline-runs/{run_id}/resume", json={}), 403)
+                _error(viewer.post(f"/api/v1/alerts/{alert['id']}/accept", json={}), 403)
+            with httpx.Client(base_url=url, timeout=30) as anonymous:
+                _error(anonymous.post(f"/api/v1/pipeline-runs/{run_id}/resume", json={}), 401)
+    finally:
+        secured.close()
+    assert served.client.get(f"/api/v1/pipeline-runs/{run_id}").json()["status"] == "PAUSED"
+    assert served.client.get(f"/api/v1/alerts/{alert['id']}").json()["status"] == "OPEN"
