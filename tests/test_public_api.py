@@ -34,6 +34,7 @@ PUBLIC_SUBPACKAGES = [
 #: Libraries that ``import kiln`` (and so ``kiln --help``) must not load.
 HEAVY = {
     "alembic",
+    "duckdb",
     "fastapi",
     "fsspec",
     "mlflow",
