@@ -2,7 +2,7 @@
 
     python benchmarks/features.py [--entities 1000] [--hours 168] [--rows 1000000]
 
-Data shaped like the issue's Feast figures: N entities × hourly feature rows
+Data shaped like the issue's Feast figures: N entities x hourly feature rows
 with 8 features, some hours missing (gaps) and some rows corrected later (a
 second row with the same event time and a later created time), a ttl of 24
 hours, and an entity dataframe of M rows with random keys and timestamps.
