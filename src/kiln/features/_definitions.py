@@ -91,6 +91,10 @@ class Field:
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "dtype": self.dtype, "description": self.description}
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Field:
+        return cls(str(data["name"]), str(data["dtype"]), str(data.get("description", "")))
+
 
 @dataclass(frozen=True, slots=True)
 class Entity:
@@ -124,6 +128,16 @@ class Entity:
             "owner": self.owner,
             "tags": dict(self.tags),
         }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Entity:
+        return cls(
+            name=str(data["name"]),
+            join_keys=dict(data["join_keys"]),
+            description=str(data.get("description", "")),
+            owner=str(data.get("owner", "")),
+            tags=dict(data.get("tags", {})),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,6 +246,31 @@ class FeatureView:
             "tags": dict(self.tags),
         }
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], entities: Mapping[str, Entity]) -> FeatureView:
+        """The view ``to_dict`` described; ``entities`` resolves its entity names."""
+        from kiln.features._sources import source_from_dict
+
+        missing = [name for name in data["entities"] if name not in entities]
+        if missing:
+            raise InvalidInput(
+                f"feature view {data['name']!r} uses unknown entities {', '.join(missing)}",
+                field="entities",
+            )
+        ttl = data.get("ttl_seconds")
+        return cls(
+            name=str(data["name"]),
+            entities=[entities[name] for name in data["entities"]],
+            source=source_from_dict(data["source"]),
+            features=[Field.from_dict(item) for item in data["features"]],
+            event_timestamp=str(data.get("event_timestamp", "event_timestamp")),
+            created_timestamp=data.get("created_timestamp"),
+            ttl=None if ttl is None else timedelta(seconds=float(ttl)),
+            description=str(data.get("description", "")),
+            owner=str(data.get("owner", "")),
+            tags=dict(data.get("tags", {})),
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class FeatureService:
@@ -277,3 +316,13 @@ class FeatureService:
             "owner": self.owner,
             "tags": dict(self.tags),
         }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> FeatureService:
+        return cls(
+            name=str(data["name"]),
+            features=[str(item) for item in data["features"]],
+            description=str(data.get("description", "")),
+            owner=str(data.get("owner", "")),
+            tags=dict(data.get("tags", {})),
+        )

@@ -20,12 +20,14 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 __all__ = [
+    "SOURCES",
     "CsvSource",
     "DatasetSource",
     "DuckDBSource",
     "ParquetSource",
     "PostgresSource",
     "Source",
+    "source_from_dict",
 ]
 
 
@@ -173,3 +175,26 @@ class PostgresSource(Source):
             "query": self.query,
             "url": normalize_url(self.url).render_as_string(hide_password=True),
         }
+
+
+#: Each source class by its ``kind`` (what ``to_dict`` writes).
+SOURCES: dict[str, type[Source]] = {
+    cls.kind: cls for cls in (ParquetSource, CsvSource, DatasetSource, DuckDBSource, PostgresSource)
+}
+
+
+def source_from_dict(data: dict[str, Any]) -> Source:
+    """The source ``to_dict`` described (a PostgreSQL URL comes back without its password)."""
+    spec = dict(data)
+    kind = spec.pop("kind", None)
+    cls = SOURCES.get(str(kind))
+    if cls is None:
+        raise InvalidInput(
+            f"unknown feature source kind {kind!r}; known: {', '.join(SOURCES)}", field="source"
+        )
+    if cls is CsvSource and "timestamps" in spec:
+        spec["timestamps"] = tuple(spec["timestamps"])
+    try:
+        return cls(**spec)
+    except TypeError as error:
+        raise InvalidInput(f"a {kind} source cannot be made from {data!r}: {error}") from None
