@@ -19,6 +19,7 @@ from kiln.cli import (
     demo,
     doctor,
     experiments,
+    features,
     gc,
     import_,
     lineage,
@@ -51,6 +52,7 @@ for _group in (
     datasets,
     pipelines,
     alerts,
+    features,
 ):
     app.add_typer(_group.app, name=_group.NAME, help=_group.HELP)
 app.add_typer(import_.app, name=import_.NAME, help=import_.HELP)

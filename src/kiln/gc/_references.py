@@ -163,6 +163,7 @@ NON_REFERENCE_COLUMNS: dict[str, tuple[str, ...]] = {
         "superseded_by_kind",
         "superseded_by_id",
     ),
+    "feature_definitions": ("kind", "name", "spec", "fingerprint", "created_by"),
     "alerts": (
         "kind",
         "severity",

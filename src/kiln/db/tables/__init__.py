@@ -18,6 +18,7 @@ from kiln.db.tables.data import (
     DatasetVersionRow,
     VersionedDatasetRow,
 )
+from kiln.db.tables.features import FeatureDefinitionRow
 from kiln.db.tables.lineage import AlertRow, LineageEdgeRow, StaleFlagRow
 from kiln.db.tables.pipelines import (
     PipelineRunRow,
@@ -62,6 +63,7 @@ __all__ = [
     "DatasetVersionRow",
     "ExperimentRow",
     "ExperimentTagRow",
+    "FeatureDefinitionRow",
     "LatestMetricRow",
     "LineageEdgeRow",
     "LoggedModelArtifactRow",
