@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from kiln.context import Context
 from kiln.errors import InvalidInput, NotFound
 from kiln.features._definitions import Entity, FeatureService, FeatureView, Field
 from kiln.features._retrieval import get_historical_features
@@ -114,3 +116,22 @@ def test_unknown_views_and_features_are_not_found_with_close_matches(
         get_historical_features(
             entity().drop_columns(["event_timestamp"]), ["customer_stats:spend"], views=views
         )
+
+
+def test_without_views_the_applied_definitions_are_used(
+    views: list[FeatureView], make_context: Callable[..., Context]
+) -> None:
+    from kiln.features._loading import Definitions
+    from kiln.features._registry import apply_definitions
+
+    context = make_context()
+    applied = Definitions()
+    for view in views:
+        applied.add(view, "test")
+    context.db.run(apply_definitions, "default", applied)
+
+    frame = get_historical_features(entity(), ["customer_stats:spend"], context=context)
+
+    assert frame["spend"].tolist()[:2] == [1.0, 5.0]
+    with pytest.raises(NotFound, match="unknown feature view 'nothing'"):
+        get_historical_features(entity(), ["nothing:x"], context=context)

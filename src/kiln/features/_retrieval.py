@@ -2,9 +2,9 @@
 
 Features are named ``view:feature`` (or by a ``FeatureService``); each view
 named is read from its source, checked against its declaration, cut to the
-columns asked for, and joined point-in-time (``_pit.py``). Until
-``kiln features apply`` keeps the definitions in the metadata store, the
-caller passes the views the references resolve against.
+columns asked for, and joined point-in-time (``_pit.py``). References
+resolve against the project's definitions as the latest ``kiln features
+apply`` left them, read on every call, or against the ``views`` passed.
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ from kiln.features._pit import ViewRows, point_in_time_join
 if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
+
+    from kiln.context import Context
 
 __all__ = ["get_historical_features", "resolve_features"]
 
@@ -82,16 +84,25 @@ def get_historical_features(
     entity_df: Any,
     features: Sequence[str] | FeatureService,
     *,
-    views: Sequence[FeatureView],
+    views: Sequence[FeatureView] | None = None,
     full_feature_names: bool = False,
     timestamp: str = "event_timestamp",
+    context: Context | None = None,
 ) -> pd.DataFrame:
     """``entity_df`` with the features as they were at each row's ``timestamp``.
 
     Exactly one row per entity row, in order (docs/features.md has the
-    rules). ``full_feature_names`` names columns ``view__feature``.
+    rules). ``full_feature_names`` names columns ``view__feature``. Without
+    ``views``, the applied definitions of the context's project are used.
     """
     entity = _arrow(entity_df)
+    if views is None:
+        from kiln.context import get_context
+        from kiln.features._registry import current_definitions
+
+        context = context or get_context()
+        applied = context.db.read(current_definitions, context.settings.project)
+        views = list(applied.views.values())
     rows = []
     for view, names in resolve_features(features, views):
         table = view.source.read()
