@@ -59,7 +59,7 @@ def arrow_family(arrow_type: pa.DataType) -> str:
 
     if t.is_dictionary(arrow_type):
         return arrow_family(arrow_type.value_type)
-    if t.is_timestamp(arrow_type):
+    if t.is_timestamp(arrow_type) or t.is_date(arrow_type):  # a date reads as its midnight, UTC
         return "timestamp"
     name = str(arrow_type)
     for declared, accepted in TYPES.items():

@@ -26,6 +26,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from kiln.errors import InvalidInput
+from kiln.features._definitions import arrow_family
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -55,21 +56,6 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _kind(arrow_type: pa.DataType) -> str:
-    """The family a join key's type belongs to: keys of one family compare."""
-    import pyarrow.types as t
-
-    if t.is_integer(arrow_type):
-        return "integer"
-    if t.is_string(arrow_type) or t.is_large_string(arrow_type):
-        return "string"
-    if t.is_dictionary(arrow_type):
-        return _kind(arrow_type.value_type)
-    if t.is_timestamp(arrow_type) or t.is_date(arrow_type):
-        return "time"
-    return str(arrow_type)
-
-
 def _check_entity(entity: pa.Table, views: Sequence[ViewRows], timestamp: str) -> None:
     needed = [timestamp] + [key for view in views for key in view.join_keys]
     missing = sorted(set(needed) - set(entity.column_names))
@@ -80,7 +66,7 @@ def _check_entity(entity: pa.Table, views: Sequence[ViewRows], timestamp: str) -
             f"{timestamp!r} and the join keys of every view asked for",
             field="entity_df",
         )
-    if _kind(entity.schema.field(timestamp).type) != "time":
+    if arrow_family(entity.schema.field(timestamp).type) != "timestamp":
         raise InvalidInput(
             f"the entity dataframe's {timestamp!r} column holds "
             f"{entity.schema.field(timestamp).type}, not timestamps",
@@ -102,14 +88,14 @@ def _check_view(entity: pa.Table, view: ViewRows) -> None:
         )
     for key in view.join_keys:
         expected, found = entity.schema.field(key).type, schema.field(key).type
-        if _kind(expected) != _kind(found):
+        if arrow_family(expected) != arrow_family(found):
             raise InvalidInput(
                 f"feature view {view.name!r}: join key {key!r} is {found} in its source but "
                 f"{expected} in the entity dataframe; cast one of them",
                 field="entity_df",
             )
     for column in filter(None, (view.event_timestamp, view.created_timestamp)):
-        if _kind(schema.field(column).type) != "time":
+        if arrow_family(schema.field(column).type) != "timestamp":
             raise InvalidInput(
                 f"feature view {view.name!r}: column {column!r} holds "
                 f"{schema.field(column).type}, not timestamps",

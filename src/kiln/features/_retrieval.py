@@ -70,10 +70,9 @@ def _arrow(entity_df: Any) -> pa.Table:
     if isinstance(entity_df, pa.Table):
         return entity_df
     if isinstance(entity_df, pd.DataFrame):
-        from kiln.data._sources import from_pandas
+        from kiln.features._sources import arrow_of
 
-        table: pa.Table = from_pandas(entity_df.reset_index(drop=True))
-        return table.replace_schema_metadata(None)
+        return arrow_of(entity_df)
     raise InvalidInput(
         f"entity_df must be a pandas DataFrame or an Arrow table, got {type(entity_df).__name__}",
         field="entity_df",

@@ -27,6 +27,7 @@ __all__ = [
     "ParquetSource",
     "PostgresSource",
     "Source",
+    "arrow_of",
     "source_from_dict",
 ]
 
@@ -43,6 +44,14 @@ class Source(ABC):
     @abstractmethod
     def to_dict(self) -> dict[str, Any]:
         """The canonical description (what a change of source compares)."""
+
+
+def arrow_of(frame: Any) -> pa.Table:
+    """A pandas DataFrame as Arrow, without its index or pandas metadata."""
+    from kiln.data._sources import from_pandas  # the one pandas → Arrow conversion
+
+    table: pa.Table = from_pandas(frame.reset_index(drop=True))
+    return table.replace_schema_metadata(None)
 
 
 def _path(path: str | os.PathLike[str]) -> Path:
@@ -103,10 +112,8 @@ class DatasetSource(Source):
 
     def read(self) -> pa.Table:
         from kiln.data import load
-        from kiln.data._sources import from_pandas  # the one pandas → Arrow conversion
 
-        table: pa.Table = from_pandas(load(self.ref).reset_index(drop=True))
-        return table.replace_schema_metadata(None)
+        return arrow_of(load(self.ref))
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "ref": self.ref}
