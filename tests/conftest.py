@@ -136,6 +136,16 @@ def postgres_url(_postgres_template: str) -> Iterator[str]:
         _drop_postgres(name)
 
 
+@pytest.fixture
+def redis_url() -> str:
+    """The test Redis (``KILN_TEST_REDIS_URL``); tests share it, so each keeps to its own keys."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(REDIS_URL)
+    require_service("Redis", parts.hostname or "127.0.0.1", parts.port or 6379)
+    return REDIS_URL
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def database_url(request: pytest.FixtureRequest) -> str:
     """Each store test runs on SQLite and on PostgreSQL."""
