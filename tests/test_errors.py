@@ -18,6 +18,7 @@ from kiln.errors import (
     NotFound,
     PermissionDenied,
     Unauthenticated,
+    Unavailable,
     error_class,
 )
 
@@ -28,6 +29,7 @@ TREE = [
     (Conflict, RuntimeError, "CONFLICT"),
     (PermissionDenied, PermissionError, "PERMISSION_DENIED"),
     (Unauthenticated, PermissionError, "UNAUTHENTICATED"),
+    (Unavailable, ConnectionError, "UNAVAILABLE"),
 ]
 
 

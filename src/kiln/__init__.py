@@ -33,6 +33,7 @@ if TYPE_CHECKING:
         NotFound,
         PermissionDenied,
         Unauthenticated,
+        Unavailable,
     )
     from kiln.models import log_model
     from kiln.pipelines import pipeline, step
@@ -74,6 +75,7 @@ __all__ = [
     "PermissionDenied",
     "Settings",
     "Unauthenticated",
+    "Unavailable",
     "__version__",
     "active_run",
     "autolog",
@@ -122,6 +124,7 @@ _LAZY = {
     "PermissionDenied": "kiln.errors",
     "Settings": "kiln.config",
     "Unauthenticated": "kiln.errors",
+    "Unavailable": "kiln.errors",
     "configure": "kiln.context",
     "get_context": "kiln.context",
     "load_model": "kiln.registry",

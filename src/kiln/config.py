@@ -52,6 +52,11 @@ class Settings(BaseSettings):
         default=None,
         description="Folder or fsspec URL of the artifact store; default $KILN_HOME/artifacts.",
     )
+    online_store_url: str | None = Field(
+        default=None,
+        description="Online feature store: sqlite:///path or redis://host:port/db; "
+        "default sqlite:///$KILN_HOME/online.db.",
+    )
     project: str = Field(default="default", description="Project used when none is named.")
     server_url: str | None = Field(
         default=None, description="A Kiln server to talk to instead of opening the store."
@@ -106,12 +111,18 @@ class Settings(BaseSettings):
         """The artifact store location, with the embedded default filled in."""
         return self.artifact_root or str(self.home / "artifacts")
 
+    @property
+    def resolved_online_store_url(self) -> str:
+        """The online feature store URL, with the embedded SQLite default filled in."""
+        return self.online_store_url or f"sqlite:///{self.home / 'online.db'}"
+
     def masked(self) -> dict[str, Any]:
         """The resolved settings as a dict, with passwords and tokens hidden."""
         values = self.model_dump()
         values["home"] = str(self.home)
         values["database_url"] = mask_url(self.resolved_database_url)
         values["artifact_root"] = mask_url(self.resolved_artifact_root)
+        values["online_store_url"] = mask_url(self.resolved_online_store_url)
         values["server_url"] = mask_url(self.server_url) if self.server_url else None
         values["token"] = "********" if self.token else None
         return values

@@ -26,6 +26,7 @@ __all__ = [
     "NotFound",
     "PermissionDenied",
     "Unauthenticated",
+    "Unavailable",
     "error_class",
 ]
 
@@ -85,9 +86,23 @@ class Unauthenticated(KilnError, PermissionError):
     error_code = "UNAUTHENTICATED"
 
 
+class Unavailable(KilnError, ConnectionError):
+    """A service Kiln relies on (Redis, a database, a server) cannot be reached; retry later."""
+
+    error_code = "UNAVAILABLE"
+
+
 _BY_CODE: dict[str, type[KilnError]] = {
     cls.error_code: cls
-    for cls in (NotFound, AlreadyExists, InvalidInput, Conflict, PermissionDenied, Unauthenticated)
+    for cls in (
+        NotFound,
+        AlreadyExists,
+        InvalidInput,
+        Conflict,
+        PermissionDenied,
+        Unauthenticated,
+        Unavailable,
+    )
 }
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from kiln.errors import InvalidInput, KilnError
+from kiln.errors import InvalidInput, KilnError, Unavailable
 from kiln.features._online import OnlineStore, open_online_store
 from kiln.features._online_redis import RedisOnlineStore
 from kiln.features._online_sqlite import SQLiteOnlineStore
@@ -447,7 +447,7 @@ def test_redis_that_is_not_running_is_a_clear_error(url: str) -> None:
         lambda: store.drop("t"),
     ]
     for call in calls:
-        with pytest.raises(KilnError) as caught:
+        with pytest.raises(Unavailable) as caught:
             call()
         assert not isinstance(caught.value, redis.RedisError)
         assert caught.value.__cause__ is None

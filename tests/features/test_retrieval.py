@@ -12,8 +12,8 @@ import pytest
 
 from kiln.context import Context
 from kiln.errors import InvalidInput, NotFound
+from kiln.features import get_historical_features
 from kiln.features._definitions import Entity, FeatureService, FeatureView, Field
-from kiln.features._retrieval import get_historical_features
 from kiln.features._sources import ParquetSource
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

@@ -20,6 +20,7 @@ from kiln.errors import (
     NotFound,
     PermissionDenied,
     Unauthenticated,
+    Unavailable,
 )
 
 console = Console()
@@ -34,6 +35,7 @@ EXIT_CODES: dict[type[KilnError], int] = {
     InvalidInput: 6,
     PermissionDenied: 7,
     Unauthenticated: 8,
+    Unavailable: 9,
 }
 
 

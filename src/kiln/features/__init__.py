@@ -1,6 +1,110 @@
-"""The feature store: features defined once, point-in-time-correct training sets.
+"""The feature store: features defined once, point-in-time-correct training sets, fast online reads.
 
-Being built (issue 7). Today: the point-in-time join every offline read is
-made of (``_pit.py``, DuckDB ASOF joins over Arrow); definitions, apply,
-materialization and online stores come next. See docs/features.md.
+Define entities, sources, feature views and services in code; ``kiln
+features apply`` versions them in the metadata store. Training sets come
+from ``get_historical_features`` (exact point-in-time joins on DuckDB);
+``materialize`` copies the newest values into the online store (SQLite by
+default, Redis in production) and ``get_online_features`` reads them back
+with their event times and status. docs/features.md has the details.
 """
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from kiln.features._definitions import TYPES, Entity, FeatureService, FeatureView, Field
+    from kiln.features._loading import Definitions, load_definitions
+    from kiln.features._materialize import Materialization
+    from kiln.features._online import OnlineStore, open_online_store
+    from kiln.features._online_read import OnlineFeatures
+    from kiln.features._registry import ApplyResult
+    from kiln.features._sources import (
+        CsvSource,
+        DatasetSource,
+        DuckDBSource,
+        ParquetSource,
+        PostgresSource,
+        PushSource,
+        Source,
+    )
+    from kiln.features._store import (
+        FeatureStore,
+        feature_store,
+        get_historical_features,
+        get_online_features,
+        materialize,
+        push,
+    )
+
+__all__ = [
+    "TYPES",
+    "ApplyResult",
+    "CsvSource",
+    "DatasetSource",
+    "Definitions",
+    "DuckDBSource",
+    "Entity",
+    "FeatureService",
+    "FeatureStore",
+    "FeatureView",
+    "Field",
+    "Materialization",
+    "OnlineFeatures",
+    "OnlineStore",
+    "ParquetSource",
+    "PostgresSource",
+    "PushSource",
+    "Source",
+    "feature_store",
+    "get_historical_features",
+    "get_online_features",
+    "load_definitions",
+    "materialize",
+    "open_online_store",
+    "push",
+]
+
+_HOMES = {
+    "TYPES": "_definitions",
+    "Entity": "_definitions",
+    "FeatureService": "_definitions",
+    "FeatureView": "_definitions",
+    "Field": "_definitions",
+    "Definitions": "_loading",
+    "load_definitions": "_loading",
+    "Materialization": "_materialize",
+    "OnlineStore": "_online",
+    "open_online_store": "_online",
+    "OnlineFeatures": "_online_read",
+    "ApplyResult": "_registry",
+    "CsvSource": "_sources",
+    "DatasetSource": "_sources",
+    "DuckDBSource": "_sources",
+    "ParquetSource": "_sources",
+    "PostgresSource": "_sources",
+    "PushSource": "_sources",
+    "Source": "_sources",
+    "FeatureStore": "_store",
+    "feature_store": "_store",
+    "get_historical_features": "_store",
+    "get_online_features": "_store",
+    "materialize": "_store",
+    "push": "_store",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Import each public name on first use, so ``import kiln.features`` stays light."""
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'kiln.features' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f"kiln.features.{home}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

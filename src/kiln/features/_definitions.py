@@ -68,6 +68,19 @@ def arrow_family(arrow_type: pa.DataType) -> str:
     return name
 
 
+def arrow_type(dtype: str) -> pa.DataType:
+    """The Arrow type a declared type is stored as."""
+    import pyarrow as pa
+
+    return {
+        "int64": pa.int64(),
+        "float64": pa.float64(),
+        "string": pa.string(),
+        "bool": pa.bool_(),
+        "timestamp": pa.timestamp("us", tz="UTC"),
+    }[dtype]
+
+
 def _tags(tags: Mapping[str, str] | None) -> dict[str, str]:
     if tags is None:
         return {}
@@ -208,6 +221,31 @@ class FeatureView:
     @property
     def feature_names(self) -> list[str]:
         return [f.name for f in self.features]
+
+    def read(self) -> pa.Table:
+        """Every row of the source, checked against the declaration.
+
+        A source with no rows yet (a push source nothing was pushed to)
+        reads as an empty table of the declared columns.
+        """
+        table = self.source.read()
+        if table.num_columns == 0:
+            return self.empty_table()
+        self.check_columns(table.schema)
+        return table
+
+    def empty_table(self) -> pa.Table:
+        """No rows, with the declared columns and types."""
+        import pyarrow as pa
+
+        columns = {
+            **self.join_keys,
+            self.event_timestamp: "timestamp",
+            **({self.created_timestamp: "timestamp"} if self.created_timestamp else {}),
+            **{f.name: f.dtype for f in self.features},
+        }
+        schema = pa.schema([(name, arrow_type(dtype)) for name, dtype in columns.items()])
+        return schema.empty_table()
 
     def check_columns(self, schema: pa.Schema) -> None:
         """Refuse a source schema that lacks a declared column or holds another type."""

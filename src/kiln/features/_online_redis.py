@@ -39,7 +39,7 @@ import threading
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from kiln.errors import InvalidInput, KilnError
+from kiln.errors import InvalidInput, KilnError, Unavailable
 from kiln.features._online import OnlineStore, StoredRow
 
 __all__ = ["RedisOnlineStore"]
@@ -126,7 +126,7 @@ class RedisOnlineStore(OnlineStore):
 
     def _failure(self, exc: Exception) -> KilnError:
         if isinstance(exc, self._redis.ConnectionError | self._redis.TimeoutError):
-            return KilnError(
+            return Unavailable(
                 f"cannot reach the Redis online store at {self._masked()} ({exc}); "
                 "start Redis there or fix online_store_url"
             )

@@ -31,7 +31,7 @@ from kiln.features._definitions import arrow_family
 if TYPE_CHECKING:
     import pyarrow as pa
 
-__all__ = ["ROW", "ViewRows", "output_names", "point_in_time_join"]
+__all__ = ["ROW", "ViewRows", "output_names", "point_in_time_join", "quote"]
 
 #: Hidden column numbering the entity rows (the output's order).
 ROW = "__kiln_row"
@@ -52,7 +52,7 @@ class ViewRows:
     ttl: timedelta | None = None
 
 
-def _quote(name: str) -> str:
+def quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
@@ -103,12 +103,15 @@ def _check_view(entity: pa.Table, view: ViewRows) -> None:
             )
 
 
-def output_names(views: Sequence[ViewRows], *, full_names: bool) -> list[str]:
-    """The feature columns of the result, in order; collisions refused unless prefixed."""
+def output_names(views: Sequence[tuple[str, Sequence[str]]], *, full_names: bool) -> list[str]:
+    """The feature columns of ``(view, features)`` pairs, in order; collisions refused.
+
+    Collisions are allowed when prefixed (``view__feature``) names are asked for.
+    """
     names = [
-        f"{view.name}__{feature}" if full_names else feature
-        for view in views
-        for feature in view.features
+        f"{view}__{feature}" if full_names else feature
+        for view, features in views
+        for feature in features
     ]
     clashes = sorted(name for name, count in Counter(names).items() if count > 1)
     if clashes:
@@ -134,7 +137,7 @@ def point_in_time_join(
     _check_entity(entity, views, timestamp)
     for view in views:
         _check_view(entity, view)
-    names = output_names(views, full_names=full_names)
+    names = output_names([(v.name, v.features) for v in views], full_names=full_names)
     clashing = sorted(set(names) & set(entity.column_names))
     if clashing:
         raise InvalidInput(
@@ -150,28 +153,28 @@ def point_in_time_join(
         ctes = []
         selects = []
         joins = []
-        at = f"CAST(e.{_quote(timestamp)} AS TIMESTAMPTZ)"
+        at = f"CAST(e.{quote(timestamp)} AS TIMESTAMPTZ)"
         position = 0
         for index, view in enumerate(views):
             rows = view.table.append_column(
                 _POSITION, pa.array(range(view.table.num_rows), pa.int64())
             )
             connection.register(f"view_rows_{index}", rows)
-            keys = ", ".join(_quote(key) for key in view.join_keys)
+            keys = ", ".join(quote(key) for key in view.join_keys)
             newest = (
-                f"{_quote(view.created_timestamp)} DESC NULLS LAST, "
+                f"{quote(view.created_timestamp)} DESC NULLS LAST, "
                 if view.created_timestamp
                 else ""
             )
-            features = ", ".join(_quote(feature) for feature in view.features)
+            features = ", ".join(quote(feature) for feature in view.features)
             ctes.append(
-                f"v{index} AS (SELECT {keys}, CAST({_quote(view.event_timestamp)} AS TIMESTAMPTZ)"
+                f"v{index} AS (SELECT {keys}, CAST({quote(view.event_timestamp)} AS TIMESTAMPTZ)"
                 f" AS {_EVENT}, {features} FROM view_rows_{index} "
-                f"WHERE {_quote(view.event_timestamp)} IS NOT NULL "
-                f"QUALIFY row_number() OVER (PARTITION BY {keys}, {_quote(view.event_timestamp)}"
+                f"WHERE {quote(view.event_timestamp)} IS NOT NULL "
+                f"QUALIFY row_number() OVER (PARTITION BY {keys}, {quote(view.event_timestamp)}"
                 f" ORDER BY {newest}{_POSITION} DESC) = 1)"
             )
-            on = " AND ".join(f"e.{_quote(key)} = f.{_quote(key)}" for key in view.join_keys)
+            on = " AND ".join(f"e.{quote(key)} = f.{quote(key)}" for key in view.join_keys)
             fresh = (
                 f"f.{_EVENT} >= {at} - to_microseconds({_microseconds(view.ttl)})"
                 if view.ttl is not None
@@ -180,16 +183,16 @@ def point_in_time_join(
             picked = []
             for feature in view.features:
                 picked.append(
-                    f"CASE WHEN {fresh} THEN f.{_quote(feature)} END AS {_quote(names[position])}"
+                    f"CASE WHEN {fresh} THEN f.{quote(feature)} END AS {quote(names[position])}"
                 )
-                selects.append(f"j{index}.{_quote(names[position])}")
+                selects.append(f"j{index}.{quote(names[position])}")
                 position += 1
             ctes.append(
                 f"j{index} AS (SELECT e.{ROW}, {', '.join(picked)} FROM entity_rows e "
                 f"ASOF LEFT JOIN v{index} f ON {on} AND {at} >= f.{_EVENT})"
             )
             joins.append(f"LEFT JOIN j{index} USING ({ROW})")
-        entity_columns = ", ".join(f"e.{_quote(name)}" for name in entity.column_names)
+        entity_columns = ", ".join(f"e.{quote(name)}" for name in entity.column_names)
         query = (
             (f"WITH {', '.join(ctes)} " if ctes else "")
             + f"SELECT {', '.join([entity_columns, *selects])} FROM entity_rows e "

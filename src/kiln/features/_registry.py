@@ -32,7 +32,9 @@ __all__ = [
     "DefinitionVersion",
     "apply_definitions",
     "current_definitions",
+    "current_versions",
     "definition_history",
+    "definitions_generation",
 ]
 
 ENTITY, VIEW, SERVICE = "entity", "feature_view", "feature_service"
@@ -187,3 +189,23 @@ def definition_history(
         DefinitionVersion(row.kind, row.name, row.version, json.loads(row.spec), row.removed)
         for row in rows
     ]
+
+
+def current_versions(session: Session, project: str) -> dict[tuple[str, str], int]:
+    """The version of each current definition, by ``(kind, name)``."""
+    project_id = _project_id(session, project)
+    return {
+        key: row.version for key, row in _newest(session, project_id).items() if not row.removed
+    }
+
+
+def definitions_generation(session: Session, project: str) -> int:
+    """A number that grows with every apply that changed something (0: nothing applied)."""
+    from kiln.db.tables import ProjectRow
+
+    found = session.scalar(
+        select(func.max(FeatureDefinitionRow.id))
+        .join(ProjectRow, ProjectRow.id == FeatureDefinitionRow.project_id)
+        .where(ProjectRow.name == project)
+    )
+    return int(found or 0)

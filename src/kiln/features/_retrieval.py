@@ -11,19 +11,17 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from kiln.errors import InvalidInput, NotFound
 from kiln.features._definitions import FeatureService, FeatureView
-from kiln.features._pit import ViewRows, point_in_time_join
+from kiln.features._pit import ViewRows, point_in_time_join, quote
 
 if TYPE_CHECKING:
-    import pandas as pd
     import pyarrow as pa
 
-    from kiln.context import Context
-
-__all__ = ["get_historical_features", "resolve_features"]
+__all__ = ["historical_table", "range_entities", "resolve_features"]
 
 
 def _close(wanted: str, known: Sequence[str]) -> str:
@@ -79,47 +77,99 @@ def _arrow(entity_df: Any) -> pa.Table:
     )
 
 
-def get_historical_features(
-    entity_df: Any,
+def _view_rows(view: FeatureView, names: list[str]) -> ViewRows:
+    table = view.read()
+    needed = [*view.join_keys, view.event_timestamp, *names]
+    if view.created_timestamp:
+        needed.append(view.created_timestamp)
+    return ViewRows(
+        name=view.name,
+        table=table.select(needed),
+        join_keys=tuple(view.join_keys),
+        event_timestamp=view.event_timestamp,
+        features=tuple(names),
+        created_timestamp=view.created_timestamp,
+        ttl=view.ttl,
+    )
+
+
+def _utc(moment: datetime, name: str) -> datetime:
+    if not isinstance(moment, datetime):
+        raise InvalidInput(f"{name} must be a datetime, got {moment!r}", field=name)
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def range_entities(
+    rows: Sequence[ViewRows], start: datetime, end: datetime, timestamp: str
+) -> pa.Table:
+    """The entity rows of a retrieval without an entity dataframe.
+
+    Every distinct (join keys, event timestamp) of the views' rows with
+    ``start <= event <= end``, ordered by time then keys: the moments any of
+    the features changed. All views must share their join keys.
+    """
+    import duckdb
+
+    keys = rows[0].join_keys
+    different = [r.name for r in rows if set(r.join_keys) != set(keys)]
+    if different:
+        raise InvalidInput(
+            f"a retrieval over a time range needs views with the same join keys; "
+            f"{rows[0].name!r} has {', '.join(keys)} but {', '.join(different)} differ: "
+            "pass an entity dataframe instead",
+            field="entity_df",
+        )
+    quoted = ", ".join(quote(key) for key in keys)
+    connection = duckdb.connect()
+    try:
+        connection.execute("SET TimeZone = 'UTC'")
+        selects = []
+        for index, view in enumerate(rows):
+            connection.register(f"v{index}", view.table)
+            event = f"CAST({quote(view.event_timestamp)} AS TIMESTAMPTZ)"
+            selects.append(
+                f"SELECT {quoted}, {event} AS {quote(timestamp)} FROM v{index} "
+                f"WHERE {event} BETWEEN $start AND $end"
+                + "".join(f" AND {quote(key)} IS NOT NULL" for key in keys)
+            )
+        query = (
+            f"SELECT DISTINCT * FROM ({' UNION ALL '.join(selects)}) "
+            f"ORDER BY {quote(timestamp)}, {quoted}"
+        )
+        table: pa.Table = connection.sql(query, params={"start": start, "end": end}).to_arrow_table()
+    finally:
+        connection.close()
+    return table
+
+
+def historical_table(
+    views: Sequence[FeatureView],
     features: Sequence[str] | FeatureService,
+    entity_df: Any = None,
     *,
-    views: Sequence[FeatureView] | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
     full_feature_names: bool = False,
     timestamp: str = "event_timestamp",
-    context: Context | None = None,
-) -> pd.DataFrame:
-    """``entity_df`` with the features as they were at each row's ``timestamp``.
-
-    Exactly one row per entity row, in order (docs/features.md has the
-    rules). ``full_feature_names`` names columns ``view__feature``. Without
-    ``views``, the applied definitions of the context's project are used.
-    """
-    entity = _arrow(entity_df)
-    if views is None:
-        from kiln.context import get_context
-        from kiln.features._registry import current_definitions
-
-        context = context or get_context()
-        applied = context.db.read(current_definitions, context.settings.project)
-        views = list(applied.views.values())
-    rows = []
-    for view, names in resolve_features(features, views):
-        table = view.source.read()
-        view.check_columns(table.schema)
-        needed = [*view.join_keys, view.event_timestamp, *names]
-        if view.created_timestamp:
-            needed.append(view.created_timestamp)
-        rows.append(
-            ViewRows(
-                name=view.name,
-                table=table.select(needed),
-                join_keys=tuple(view.join_keys),
-                event_timestamp=view.event_timestamp,
-                features=tuple(names),
-                created_timestamp=view.created_timestamp,
-                ttl=view.ttl,
+) -> pa.Table:
+    """The point-in-time join of ``features`` onto ``entity_df``, or over ``[start, end]``."""
+    rows = [_view_rows(view, names) for view, names in resolve_features(features, views)]
+    if entity_df is None:
+        if start is None or end is None:
+            raise InvalidInput(
+                "give an entity dataframe, or start and end for every entity over a time range",
+                field="entity_df",
             )
-        )
-    joined = point_in_time_join(entity, rows, timestamp=timestamp, full_names=full_feature_names)
-    frame: pd.DataFrame = joined.to_pandas()
-    return frame
+        low, high = _utc(start, "start"), _utc(end, "end")
+        if low > high:
+            raise InvalidInput(f"start {low} is after end {high}", field="start")
+        entity = range_entities(rows, low, high, timestamp)
+    else:
+        if start is not None or end is not None:
+            raise InvalidInput(
+                "start and end select entity rows when there is no entity dataframe; "
+                "with one, filter the dataframe instead",
+                field="start",
+            )
+        entity = _arrow(entity_df)
+    return point_in_time_join(entity, rows, timestamp=timestamp, full_names=full_feature_names)

@@ -1,7 +1,8 @@
 """Where a feature view's rows come from; each source reads them as one Arrow table.
 
 Files (Parquet, a folder of Parquet files, CSV), a stored Kiln dataset
-version, or a SQL query run by DuckDB (over files, say) or by PostgreSQL.
+version, a SQL query run by DuckDB (over files, say) or by PostgreSQL, or
+rows pushed through the API (``PushSource``).
 ``to_dict`` is the canonical form ``apply`` versions. A source reads all its
 rows; materialization and retrieval filter them by time.
 """
@@ -26,6 +27,7 @@ __all__ = [
     "DuckDBSource",
     "ParquetSource",
     "PostgresSource",
+    "PushSource",
     "Source",
     "arrow_of",
     "source_from_dict",
@@ -184,9 +186,48 @@ class PostgresSource(Source):
         }
 
 
+@dataclass(frozen=True, slots=True)
+class PushSource(Source):
+    """Rows pushed through ``kiln.features.push``, kept as Parquet files in the folder ``path``.
+
+    Pushed rows reach the online store at once and are appended here, the
+    offline log, so training sees them too; ``batch_source`` adds older
+    history read from elsewhere. With nothing pushed yet and no batch
+    source it reads as no rows.
+    """
+
+    path: str
+    batch_source: Source | None = None
+    kind = "push"
+
+    def read(self) -> pa.Table:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        tables = [self.batch_source.read()] if self.batch_source is not None else []
+        folder = Path(self.path).expanduser()
+        if folder.is_dir() and any(folder.glob("*.parquet")):
+            tables.append(pq.read_table(folder))
+        if not tables:
+            return pa.table({})
+        if len(tables) == 1:
+            return tables[0]
+        return pa.concat_tables(
+            [t.replace_schema_metadata(None) for t in tables], promote_options="permissive"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "path": self.path,
+            "batch_source": None if self.batch_source is None else self.batch_source.to_dict(),
+        }
+
+
 #: Each source class by its ``kind`` (what ``to_dict`` writes).
 SOURCES: dict[str, type[Source]] = {
-    cls.kind: cls for cls in (ParquetSource, CsvSource, DatasetSource, DuckDBSource, PostgresSource)
+    cls.kind: cls
+    for cls in (ParquetSource, CsvSource, DatasetSource, DuckDBSource, PostgresSource, PushSource)
 }
 
 
@@ -201,6 +242,8 @@ def source_from_dict(data: dict[str, Any]) -> Source:
         )
     if cls is CsvSource and "timestamps" in spec:
         spec["timestamps"] = tuple(spec["timestamps"])
+    if cls is PushSource and spec.get("batch_source") is not None:
+        spec["batch_source"] = source_from_dict(spec["batch_source"])
     try:
         return cls(**spec)
     except TypeError as error:

@@ -164,6 +164,7 @@ NON_REFERENCE_COLUMNS: dict[str, tuple[str, ...]] = {
         "superseded_by_id",
     ),
     "feature_definitions": ("kind", "name", "spec", "fingerprint", "created_by"),
+    "feature_materializations": ("view", "store", "status", "statistics", "error", "created_by"),
     "alerts": (
         "kind",
         "severity",

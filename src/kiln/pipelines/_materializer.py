@@ -14,8 +14,8 @@ import importlib
 from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from kiln._plugins import entry_point_table
 from kiln.errors import InvalidInput, NotFound
-from kiln.pipelines._plugins import entry_point_table
 
 if TYPE_CHECKING:
     from kiln.artifacts import ArtifactStore

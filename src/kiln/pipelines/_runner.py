@@ -24,8 +24,8 @@ from concurrent.futures import Future
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from kiln._plugins import entry_point_table
 from kiln.errors import InvalidInput, NotFound
-from kiln.pipelines._plugins import entry_point_table
 
 if TYPE_CHECKING:
     from kiln.artifacts import ArtifactStore

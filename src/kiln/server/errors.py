@@ -21,6 +21,7 @@ from kiln.errors import (
     NotFound,
     PermissionDenied,
     Unauthenticated,
+    Unavailable,
 )
 from kiln.server.responses import JSONResponse
 
@@ -33,6 +34,7 @@ HTTP_STATUS: dict[type[KilnError], int] = {
     Conflict: 409,
     PermissionDenied: 403,
     Unauthenticated: 401,
+    Unavailable: 503,
 }
 
 _HTTP_CODES = {
@@ -46,6 +48,7 @@ _HTTP_CODES = {
     415: "UNSUPPORTED_MEDIA_TYPE",
     422: "INVALID_INPUT",
     429: "TOO_MANY_REQUESTS",
+    503: "UNAVAILABLE",
 }
 
 

@@ -18,7 +18,7 @@ from kiln.db.tables.data import (
     DatasetVersionRow,
     VersionedDatasetRow,
 )
-from kiln.db.tables.features import FeatureDefinitionRow
+from kiln.db.tables.features import FeatureDefinitionRow, FeatureMaterializationRow
 from kiln.db.tables.lineage import AlertRow, LineageEdgeRow, StaleFlagRow
 from kiln.db.tables.pipelines import (
     PipelineRunRow,
@@ -64,6 +64,7 @@ __all__ = [
     "ExperimentRow",
     "ExperimentTagRow",
     "FeatureDefinitionRow",
+    "FeatureMaterializationRow",
     "LatestMetricRow",
     "LineageEdgeRow",
     "LoggedModelArtifactRow",

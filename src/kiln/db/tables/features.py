@@ -10,7 +10,16 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from kiln.db._base import Base, BigIntId, utcnow
@@ -37,4 +46,38 @@ class FeatureDefinitionRow(Base):
     fingerprint: Mapped[str] = mapped_column(String(64))
     removed: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(256), default="")
+
+
+class FeatureMaterializationRow(Base):
+    """One materialization of a feature view into an online store: its window and outcome.
+
+    The newest completed ``end`` per view and store is the watermark an
+    incremental materialization starts from; ``statistics`` (JSON) describes
+    the rows written, for the catalog.
+    """
+
+    __tablename__ = "feature_materializations"
+    __table_args__ = (Index("ix_feature_materializations_view", "project_id", "view", "store"),)
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    view: Mapped[str] = mapped_column(String(128))
+    #: The definition version of the view that was materialized.
+    view_version: Mapped[int] = mapped_column(Integer)
+    #: The online store's URL, password masked.
+    store: Mapped[str] = mapped_column(String(1024))
+    #: The window: event times in (start, end]; no start means from the beginning.
+    start: Mapped[datetime | None] = mapped_column(default=None)
+    end: Mapped[datetime] = mapped_column()
+    #: ``RUNNING``, ``COMPLETED`` or ``FAILED``.
+    status: Mapped[str] = mapped_column(String(16), default="RUNNING")
+    rows_read: Mapped[int] = mapped_column(BigInteger, default=0)
+    keys_written: Mapped[int] = mapped_column(BigInteger, default=0)
+    #: The newest event time among the rows written (the view's freshness).
+    newest_event: Mapped[datetime | None] = mapped_column(default=None)
+    statistics: Mapped[str] = mapped_column(Text, default="{}")
+    error: Mapped[str] = mapped_column(Text, default="")
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(default=None)
     created_by: Mapped[str] = mapped_column(String(256), default="")

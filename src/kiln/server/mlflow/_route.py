@@ -26,6 +26,7 @@ from kiln.errors import (
     NotFound,
     PermissionDenied,
     Unauthenticated,
+    Unavailable,
 )
 from kiln.server.responses import JSONResponse
 
@@ -39,6 +40,7 @@ MLFLOW_ERRORS: dict[type[KilnError], tuple[str, int]] = {
     Conflict: ("INVALID_PARAMETER_VALUE", 400),
     PermissionDenied: ("PERMISSION_DENIED", 403),
     Unauthenticated: ("UNAUTHENTICATED", 401),
+    Unavailable: ("TEMPORARILY_UNAVAILABLE", 503),
 }
 
 
