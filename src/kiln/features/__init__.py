@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from kiln.features._catalog import CatalogEntry, catalog, describe
     from kiln.features._definitions import TYPES, Entity, FeatureService, FeatureView, Field
     from kiln.features._loading import Definitions, load_definitions
     from kiln.features._materialize import Materialization
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
 __all__ = [
     "TYPES",
     "ApplyResult",
+    "CatalogEntry",
     "CsvSource",
     "DatasetSource",
     "Definitions",
@@ -56,6 +58,8 @@ __all__ = [
     "PostgresSource",
     "PushSource",
     "Source",
+    "catalog",
+    "describe",
     "feature_store",
     "get_historical_features",
     "get_online_features",
@@ -66,6 +70,9 @@ __all__ = [
 ]
 
 _HOMES = {
+    "CatalogEntry": "_catalog",
+    "catalog": "_catalog",
+    "describe": "_catalog",
     "TYPES": "_definitions",
     "Entity": "_definitions",
     "FeatureService": "_definitions",
