@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 from tests.features.test_loading import DEFINITIONS
@@ -57,3 +58,164 @@ def test_bad_paths_and_definitions_exit_with_their_codes(tmp_path: Path) -> None
     assert bad.returncode == 6
     assert "unknown type 'decimal'" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+CATALOG = """
+from datetime import timedelta
+
+from kiln.features import Entity, FeatureService, FeatureView, Field, ParquetSource
+
+customer = Entity("customer", {"customer_id": "int64"}, owner="risk")
+stats = FeatureView(
+    "customer_stats",
+    [customer],
+    ParquetSource("stats.parquet"),
+    [Field("spend", "float64", "7-day spend"), Field("segment", "string")],
+    ttl=timedelta(days=3650),
+    owner="risk-team",
+    tags={"team": "risk"},
+    description="Spend per customer",
+)
+fraud = FeatureService("fraud", [stats])
+"""
+
+
+def _catalog_home(tmp_path: Path) -> Path:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(
+        pa.table(
+            {
+                "customer_id": pa.array([1, 1, 2], pa.int64()),
+                "event_timestamp": pa.array(
+                    [
+                        datetime(2026, 1, 1, tzinfo=UTC),
+                        datetime(2026, 1, 2, tzinfo=UTC),
+                        datetime(2026, 1, 1, 6, tzinfo=UTC),
+                    ],
+                    pa.timestamp("us", tz="UTC"),
+                ),
+                "spend": [1.0, 2.5, 4.0],
+                "segment": ["a", "b", None],
+            }
+        ),
+        tmp_path / "stats.parquet",
+    )
+    (tmp_path / "defs.py").write_text(CATALOG)
+    home = tmp_path / "home"
+    assert kiln(home, "features", "apply", "defs.py", cwd=tmp_path).returncode == 0
+    return home
+
+
+def test_materialize_then_describe_list_and_read_online(tmp_path: Path) -> None:
+    home = _catalog_home(tmp_path)
+    done = kiln(
+        home,
+        "features",
+        "materialize",
+        "--end",
+        "2026-01-03T00:00:00+00:00",
+        "--json",
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    (result,) = json.loads(done.stdout)
+    assert (result["view"], result["keys_written"], result["rows_read"]) == (
+        "customer_stats",
+        2,
+        3,
+    )
+    assert result["newest_event"] == "2026-01-02T00:00:00+00:00"
+    again = kiln(home, "features", "materialize", "--incremental", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert "customer_stats" in again.stdout  # from the watermark up to now
+
+    listed = kiln(home, "features", "list", "--search", "owner:risk-team", "--json", cwd=tmp_path)
+    (entry,) = json.loads(listed.stdout)
+    assert entry["name"] == "customer_stats"
+    assert entry["newest_event"] == "2026-01-02T00:00:00+00:00"
+    table = kiln(home, "features", "list", "--search", "segment", cwd=tmp_path).stdout
+    assert "customer_stats" in table
+    assert "fraud" in table  # a service with the feature
+    assert "customer " not in table  # the entity has no feature of that name
+    nothing = kiln(home, "features", "list", "-s", "no-such-word", cwd=tmp_path)
+    assert "No definition matches 'no-such-word'" in nothing.stdout
+
+    described = kiln(home, "features", "describe", "customer_stats", cwd=tmp_path)
+    assert described.returncode == 0, described.stderr
+    for words in (
+        "feature view customer_stats v1",
+        "Spend per customer",
+        "Schema",
+        "7-day spend",
+        "Statistics",
+        "Versions",
+        "Materializations",
+        "COMPLETED",
+        "in services: fraud",
+    ):
+        assert words in described.stdout, words
+    body = json.loads(
+        kiln(home, "features", "describe", "customer_stats", "--json", cwd=tmp_path).stdout
+    )
+    # Customer 1's newest spend (2.5, not the older 1.0) and customer 2's (4.0).
+    assert (body["statistics"]["spend"]["min"], body["statistics"]["spend"]["max"]) == (2.5, 4.0)
+    assert body["statistics"]["spend"]["count"] == 2
+    assert [m["status"] for m in body["materializations"]] == ["COMPLETED", "COMPLETED"]
+
+    online = kiln(
+        home,
+        "features",
+        "online",
+        "-f",
+        "customer_stats:spend,customer_stats:segment",
+        "customer_id=1,2,9",
+        "--json",
+        cwd=tmp_path,
+    )
+    assert online.returncode == 0, online.stderr
+    found = json.loads(online.stdout)
+    assert found["feature_names"] == ["customer_id", "spend", "segment"]
+    assert found["results"][0]["values"] == [1, 2, 9]
+    assert found["results"][1]["values"] == [2.5, 4.0, None]
+    assert found["results"][1]["statuses"] == ["present", "present", "missing"]
+    shown = kiln(
+        home,
+        "features",
+        "online",
+        "--service",
+        "fraud",
+        "--entities",
+        '[{"customer_id": 2}]',
+        cwd=tmp_path,
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert "present" in shown.stdout
+    assert "2026-01-01 06:00:00" in shown.stdout
+
+
+def test_bad_cli_input_exits_with_its_code_and_says_what_to_do(tmp_path: Path) -> None:
+    home = _catalog_home(tmp_path)
+    cases = [
+        (("describe", "custmer_stats"), 3, "did you mean customer_stats"),
+        (("describe", "customer_stats", "--kind", "table"), 6, "unknown definition kind"),
+        (("materialize", "--start", "yesterday"), 6, "not an ISO 8601 time"),
+        (("materialize", "nope"), 3, "unknown feature view 'nope'"),
+        (("online", "customer_id=1"), 6, "give --features"),
+        (
+            ("online", "-f", "customer_stats:spend", "--service", "fraud", "customer_id=1"),
+            6,
+            "not both",
+        ),
+        (("online", "-f", "customer_stats:spnd", "customer_id=1"), 3, "did you mean spend"),
+        (("online", "-f", "customer_stats:spend", "customer_id=abc"), 6, "must be an integer"),
+        (("online", "-f", "customer_stats:spend", "customer_id"), 6, "is not KEY=VALUE"),
+        (("online", "-f", "customer_stats:spend"), 6, "which entities?"),
+        (("online", "-f", "customer_stats:spend", "--entities", "{bad"), 6, "not JSON"),
+    ]
+    for args, code, words in cases:
+        done = kiln(home, "features", *args, cwd=tmp_path)
+        assert done.returncode == code, (args, done.stdout, done.stderr)
+        assert words in done.stderr, (args, done.stderr)
+        assert "Traceback" not in done.stderr
