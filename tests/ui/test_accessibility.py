@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.ui import _features
 from tests.ui.conftest import AuthServer
 
 pytestmark = pytest.mark.timeout(300)
@@ -87,13 +88,23 @@ def _pages(ui_server: str) -> dict[str, str]:
         "dataset": "/datasets/demo-transactions",
         "dataset version": "/datasets/demo-transactions/versions/latest",
         "lineage": "/lineage?node=dataset:demo-transactions@1",
+        "features": f"/features?project={_features.PROJECT}",
+        "features search": f"/features?project={_features.PROJECT}&q=owner:risk-team",
+        "feature view": f"/features/views/customer_stats?project={_features.PROJECT}",
+        "feature service": f"/features/services/fraud?project={_features.PROJECT}",
+        "feature entity": f"/features/entities/customer?project={_features.PROJECT}",
         "not found": "/models/no-such-model",
     }
 
 
 def test_every_page_is_labelled_contrasted_and_fits(
-    page: Any, ui_server: str, shoot: Callable[[Any, str], Path]
+    page: Any,
+    ui_server: str,
+    shoot: Callable[[Any, str], Path],
+    ui_home: Path,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
+    _features.seed(ui_home, tmp_path_factory)
     page._kiln_expected_problems = ("404 (Not Found)",)
     problems: list[str] = []
     for name, path in _pages(ui_server).items():
