@@ -78,7 +78,7 @@ def test_equal_definitions_have_equal_canonical_forms() -> None:
         ),
         (lambda: view(features=[Field("customer_id", "int64")]), "customer_id is a join key"),
         (lambda: view(ttl=timedelta(hours=-1)), "ttl must be a non-negative"),
-        (lambda: FeatureService("fraud", ["no-colon"]), "neither a FeatureView nor"),
+        (lambda: FeatureService("fraud", ["no-colon"]), "neither a feature view nor"),
         (lambda: FeatureService("fraud", []), "needs features"),
     ],
 )

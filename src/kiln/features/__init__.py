@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from kiln.features._definitions import TYPES, Entity, FeatureService, FeatureView, Field
     from kiln.features._loading import Definitions, load_definitions
     from kiln.features._materialize import Materialization
+    from kiln.features._on_demand import OnDemandFeatureView, RequestSource
     from kiln.features._online import OnlineStore, open_online_store
     from kiln.features._online_read import OnlineFeatures
     from kiln.features._registry import ApplyResult
@@ -52,11 +53,13 @@ __all__ = [
     "FeatureView",
     "Field",
     "Materialization",
+    "OnDemandFeatureView",
     "OnlineFeatures",
     "OnlineStore",
     "ParquetSource",
     "PostgresSource",
     "PushSource",
+    "RequestSource",
     "Source",
     "catalog",
     "describe",
@@ -81,6 +84,8 @@ _HOMES = {
     "Definitions": "_loading",
     "load_definitions": "_loading",
     "Materialization": "_materialize",
+    "OnDemandFeatureView": "_on_demand",
+    "RequestSource": "_on_demand",
     "OnlineStore": "_online",
     "open_online_store": "_online",
     "OnlineFeatures": "_online_read",

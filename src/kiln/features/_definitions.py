@@ -315,7 +315,7 @@ class FeatureService:
     """A named set of features a model uses: whole views or ``view:feature`` references."""
 
     name: str
-    features: Sequence[FeatureView | str]
+    features: Sequence[Any]
     description: str = ""
     owner: str = ""
     tags: Mapping[str, str] = field(default_factory=dict)
@@ -325,11 +325,11 @@ class FeatureService:
         if not self.features:
             raise InvalidInput(f"feature service {self.name!r} needs features", field="features")
         for item in self.features:
-            if isinstance(item, FeatureView):
+            if _is_view(item):
                 continue
             if not isinstance(item, str) or item.count(":") != 1:
                 raise InvalidInput(
-                    f"feature service {self.name!r}: {item!r} is neither a FeatureView nor "
+                    f"feature service {self.name!r}: {item!r} is neither a feature view nor "
                     "'view:feature'",
                     field="features",
                 )
@@ -340,7 +340,7 @@ class FeatureService:
         """Every feature as ``view:feature``, in order."""
         found: list[str] = []
         for item in self.features:
-            if isinstance(item, FeatureView):
+            if _is_view(item):
                 found += [f"{item.name}:{name}" for name in item.feature_names]
             else:
                 found.append(item)
@@ -364,3 +364,10 @@ class FeatureService:
             owner=str(data.get("owner", "")),
             tags=dict(data.get("tags", {})),
         )
+
+
+def _is_view(item: Any) -> bool:
+    """A feature view or an on-demand one (both have a name and features)."""
+    from kiln.features._on_demand import OnDemandFeatureView
+
+    return isinstance(item, FeatureView | OnDemandFeatureView)

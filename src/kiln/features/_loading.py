@@ -18,8 +18,9 @@ from typing import Any
 
 from kiln.errors import InvalidInput, NotFound
 from kiln.features._definitions import Entity, FeatureService, FeatureView
+from kiln.features._on_demand import OnDemandFeatureView
 
-__all__ = ["Definitions", "load_definitions"]
+__all__ = ["Definitions", "import_file", "load_definitions"]
 
 
 @dataclass
@@ -29,12 +30,17 @@ class Definitions:
     entities: dict[str, Entity] = field(default_factory=dict)
     views: dict[str, FeatureView] = field(default_factory=dict)
     services: dict[str, FeatureService] = field(default_factory=dict)
+    on_demand: dict[str, OnDemandFeatureView] = field(default_factory=dict)
 
     def add(self, item: Any, where: str) -> None:
         if isinstance(item, FeatureView):
             for entity in item.entities:
                 self.add(entity, where)
             table: dict[str, Any] = self.views
+        elif isinstance(item, OnDemandFeatureView):
+            for view in item.views:
+                self.add(view, where)
+            table = self.on_demand
         elif isinstance(item, Entity):
             table = self.entities
         elif isinstance(item, FeatureService):
@@ -51,11 +57,18 @@ class Definitions:
         table[item.name] = item
 
     def check(self) -> None:
-        """Every service reference names a view and one of its features."""
+        """View names are unique across kinds; every service reference names a feature."""
+        both = sorted(set(self.views) & set(self.on_demand))
+        if both:
+            raise InvalidInput(
+                f"{', '.join(both)} names both a feature view and an on-demand feature view; "
+                "rename one",
+                field="name",
+            )
         for service in self.services.values():
             for reference in service.references():
                 view_name, _, feature = reference.partition(":")
-                view = self.views.get(view_name)
+                view = self.views.get(view_name) or self.on_demand.get(view_name)
                 if view is None or feature not in view.feature_names:
                     raise InvalidInput(
                         f"feature service {service.name!r} refers to {reference!r}, which no "
@@ -70,6 +83,11 @@ def _files(path: Path) -> list[Path]:
     if path.suffix != ".py":
         raise InvalidInput(f"{path} is not a Python file or a folder of them", field="path")
     return [path]
+
+
+def import_file(path: str | os.PathLike[str]) -> Any:
+    """The module a Python file defines, imported under a private name."""
+    return _module(Path(path))
 
 
 def _module(path: Path) -> Any:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from kiln.errors import InvalidInput
 from kiln.features._definitions import FeatureService, FeatureView
+from kiln.features._on_demand import OnDemandFeatureView, on_demand_inputs
 from kiln.features._online_rows import (
     decode_payload,
     encode_key,
@@ -140,13 +141,25 @@ class ReadPlan:
         features: Sequence[str] | FeatureService,
         *,
         full_feature_names: bool,
+        on_demand: Sequence[OnDemandFeatureView] = (),
     ) -> None:
-        chosen = resolve_features(features, views)
+        chosen = resolve_features(features, [*views, *on_demand])
         outputs = output_names(
             [(view.name, names) for view, names in chosen], full_names=full_feature_names
         )
-        plans, position = [], 0
+        plans: list[_ViewPlan] = []
+        derived: list[tuple[OnDemandFeatureView, tuple[str, ...], tuple[str, ...], ReadPlan]] = []
+        position = 0
         for view, names in chosen:
+            if isinstance(view, OnDemandFeatureView):
+                inputs = ReadPlan(
+                    project, view.views, view.input_references(), full_feature_names=False
+                )
+                derived.append(
+                    (view, tuple(names), tuple(outputs[position : position + len(names)]), inputs)
+                )
+                position += len(names)
+                continue
             dtypes = {f.name: f.dtype for f in view.features}
             plans.append(
                 _ViewPlan(
@@ -160,8 +173,14 @@ class ReadPlan:
             )
             position += len(names)
         self.views = plans
-        self.keys = tuple(dict.fromkeys(k for view, _ in chosen for k in view.join_keys))
+        self.on_demand = derived
+        keys = [k for p in plans for k in p.view.join_keys]
+        keys += [k for *_, inputs in derived for k in inputs.join_keys()]
+        self.keys = tuple(dict.fromkeys(keys))
         self.features = tuple(outputs)
+
+    def join_keys(self) -> tuple[str, ...]:
+        return self.keys
 
     def read(
         self, store: OnlineStore, entity_rows: Any, *, now: datetime | None = None
@@ -208,4 +227,35 @@ class ReadPlan:
                 values[name] = found_values[index]
                 statuses[name] = found_status[index]
                 times[name] = found_times[index]
+        for view, names, labels, inputs in self.on_demand:
+            read = inputs.read(store, columns, now=now)
+            given = {**columns, **read.values}
+            computed = view.run(on_demand_inputs(view, given))
+            status = _combined(read, count)
+            newest = _newest(read, count)
+            for name, label in zip(names, labels, strict=True):
+                values[label] = computed.column(name).to_pylist()
+                statuses[label] = status
+                times[label] = newest
         return OnlineFeatures(self.keys, self.features, values, statuses, times)
+
+
+def _newest(read: OnlineFeatures, count: int) -> list[datetime | None]:
+    """Per row, the newest event time among an on-demand view's inputs."""
+    found: list[datetime | None] = [None] * count
+    for moments in read.event_timestamps.values():
+        for index, moment in enumerate(moments):
+            current = found[index]
+            if moment is not None and (current is None or moment > current):
+                found[index] = moment
+    return found
+
+
+def _combined(read: OnlineFeatures, count: int) -> list[str]:
+    """Per row, the worst status of an on-demand view's inputs (missing, expired, present)."""
+    found = [PRESENT] * count
+    for statuses in read.statuses.values():
+        for index, status in enumerate(statuses):
+            if status == MISSING or (status == EXPIRED and found[index] == PRESENT):
+                found[index] = status
+    return found

@@ -26,6 +26,7 @@ from kiln.db.tables import FeatureDefinitionRow
 from kiln.errors import Conflict
 from kiln.features._definitions import Entity, FeatureService, FeatureView
 from kiln.features._loading import Definitions
+from kiln.features._on_demand import OnDemandFeatureView
 
 __all__ = [
     "ApplyResult",
@@ -37,8 +38,8 @@ __all__ = [
     "definitions_generation",
 ]
 
-ENTITY, VIEW, SERVICE = "entity", "feature_view", "feature_service"
-_ORDER = (ENTITY, VIEW, SERVICE)
+ENTITY, VIEW, ON_DEMAND, SERVICE = "entity", "feature_view", "on_demand_view", "feature_service"
+_ORDER = (ENTITY, VIEW, ON_DEMAND, SERVICE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +77,8 @@ def _specs(definitions: Definitions) -> dict[tuple[str, str], dict[str, Any]]:
         found[(ENTITY, name)] = entity.to_dict()
     for name, view in sorted(definitions.views.items()):
         found[(VIEW, name)] = view.to_dict()
+    for name, on_demand in sorted(definitions.on_demand.items()):
+        found[(ON_DEMAND, name)] = on_demand.to_dict()
     for name, service in sorted(definitions.services.items()):
         found[(SERVICE, name)] = service.to_dict()
     return found
@@ -167,6 +170,8 @@ def current_definitions(session: Session, project: str) -> Definitions:
             found.entities[row.name] = Entity.from_dict(spec)
         elif row.kind == VIEW:
             found.views[row.name] = FeatureView.from_dict(spec, found.entities)
+        elif row.kind == ON_DEMAND:
+            found.on_demand[row.name] = OnDemandFeatureView.from_dict(spec, found.views)
         else:
             found.services[row.name] = FeatureService.from_dict(spec)
     return found

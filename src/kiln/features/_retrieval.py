@@ -16,12 +16,15 @@ from typing import TYPE_CHECKING, Any
 
 from kiln.errors import InvalidInput, NotFound
 from kiln.features._definitions import FeatureService, FeatureView
-from kiln.features._pit import ViewRows, point_in_time_join, quote
+from kiln.features._on_demand import OnDemandFeatureView, on_demand_inputs
+from kiln.features._pit import ViewRows, output_names, point_in_time_join, quote
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
-__all__ = ["historical_table", "range_entities", "resolve_features"]
+__all__ = ["AnyView", "historical_table", "range_entities", "resolve_features"]
+
+AnyView = FeatureView | OnDemandFeatureView
 
 
 def _close(wanted: str, known: Sequence[str]) -> str:
@@ -30,9 +33,9 @@ def _close(wanted: str, known: Sequence[str]) -> str:
 
 
 def resolve_features(
-    features: Sequence[str] | FeatureService, views: Sequence[FeatureView]
-) -> list[tuple[FeatureView, list[str]]]:
-    """Each view asked for with its features, in the order of first mention."""
+    features: Sequence[str] | FeatureService, views: Sequence[AnyView]
+) -> list[tuple[AnyView, list[str]]]:
+    """Each view (plain or on-demand) asked for with its features, in order of first mention."""
     references = features.references() if isinstance(features, FeatureService) else features
     if isinstance(references, str) or not references:
         raise InvalidInput(
@@ -136,7 +139,9 @@ def range_entities(
             f"SELECT DISTINCT * FROM ({' UNION ALL '.join(selects)}) "
             f"ORDER BY {quote(timestamp)}, {quoted}"
         )
-        table: pa.Table = connection.sql(query, params={"start": start, "end": end}).to_arrow_table()
+        table: pa.Table = connection.sql(
+            query, params={"start": start, "end": end}
+        ).to_arrow_table()
     finally:
         connection.close()
     return table
@@ -147,13 +152,17 @@ def historical_table(
     features: Sequence[str] | FeatureService,
     entity_df: Any = None,
     *,
+    on_demand: Sequence[OnDemandFeatureView] = (),
     start: datetime | None = None,
     end: datetime | None = None,
     full_feature_names: bool = False,
     timestamp: str = "event_timestamp",
 ) -> pa.Table:
     """The point-in-time join of ``features`` onto ``entity_df``, or over ``[start, end]``."""
-    rows = [_view_rows(view, names) for view, names in resolve_features(features, views)]
+    chosen = resolve_features(features, [*views, *on_demand])
+    output_names([(view.name, names) for view, names in chosen], full_names=full_feature_names)
+    rows = [_view_rows(view, names) for view, names in chosen if isinstance(view, FeatureView)]
+    derived = [(view, names) for view, names in chosen if isinstance(view, OnDemandFeatureView)]
     if entity_df is None:
         if start is None or end is None:
             raise InvalidInput(
@@ -163,7 +172,8 @@ def historical_table(
         low, high = _utc(start, "start"), _utc(end, "end")
         if low > high:
             raise InvalidInput(f"start {low} is after end {high}", field="start")
-        entity = range_entities(rows, low, high, timestamp)
+        inputs = [_view_rows(v, v.feature_names) for d, _ in derived for v in d.views]
+        entity = range_entities(rows + inputs, low, high, timestamp)
     else:
         if start is not None or end is not None:
             raise InvalidInput(
@@ -172,4 +182,21 @@ def historical_table(
                 field="start",
             )
         entity = _arrow(entity_df)
-    return point_in_time_join(entity, rows, timestamp=timestamp, full_names=full_feature_names)
+    joined = point_in_time_join(entity, rows, timestamp=timestamp, full_names=full_feature_names)
+    for view, names in derived:
+        computed = _on_demand_offline(entity, view, timestamp)
+        for name in names:
+            label = f"{view.name}__{name}" if full_feature_names else name
+            joined = joined.append_column(label, computed.column(name))
+    return joined
+
+
+def _on_demand_offline(entity: pa.Table, view: OnDemandFeatureView, timestamp: str) -> pa.Table:
+    """An on-demand view's features for each entity row: its inputs joined, then transformed."""
+    inputs = point_in_time_join(
+        entity,
+        [_view_rows(source, source.feature_names) for source in view.views],
+        timestamp=timestamp,
+    )
+    columns = {name: inputs.column(name) for name in inputs.column_names}
+    return view.run(on_demand_inputs(view, columns))

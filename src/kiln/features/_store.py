@@ -21,6 +21,7 @@ from kiln.errors import InvalidInput, NotFound
 from kiln.features._definitions import FeatureService, FeatureView
 from kiln.features._loading import Definitions
 from kiln.features._materialize import Materialization, Progress
+from kiln.features._on_demand import OnDemandFeatureView
 from kiln.features._online_read import OnlineFeatures, ReadPlan
 from kiln.features._online_rows import online_table
 
@@ -147,7 +148,7 @@ class FeatureStore:
         end: datetime | None = None,
         full_feature_names: bool = False,
         timestamp: str = "event_timestamp",
-        views: Sequence[FeatureView] | None = None,
+        views: Sequence[FeatureView | OnDemandFeatureView] | None = None,
     ) -> pd.DataFrame:
         """A point-in-time-correct training set (docs/features.md states the rules).
 
@@ -159,11 +160,16 @@ class FeatureStore:
 
         references = self._references(features) if views is None else features
         if views is None:
-            views = list(self.definitions().views.values())
+            plain = list(self.definitions().views.values())
+            on_demand = list(self.definitions().on_demand.values())
+        else:
+            plain = [v for v in views if isinstance(v, FeatureView)]
+            on_demand = [v for v in views if isinstance(v, OnDemandFeatureView)]
         table = historical_table(
-            views,
+            plain,
             references,
             entity_df,
+            on_demand=on_demand,
             start=start,
             end=end,
             full_feature_names=full_feature_names,
@@ -290,6 +296,7 @@ class FeatureStore:
                 list(self._definitions.views.values()),
                 features if isinstance(features, FeatureService) else self._references(features),
                 full_feature_names=full_feature_names,
+                on_demand=list(self._definitions.on_demand.values()),
             )
             self._plans[key] = plan
         return plan.read(self.online, entity_rows, now=now)
@@ -340,7 +347,7 @@ def get_historical_features(
     end: datetime | None = None,
     full_feature_names: bool = False,
     timestamp: str = "event_timestamp",
-    views: Sequence[FeatureView] | None = None,
+    views: Sequence[FeatureView | OnDemandFeatureView] | None = None,
     context: Context | None = None,
 ) -> pd.DataFrame:
     """``FeatureStore.get_historical_features`` on the current context's store."""
