@@ -29,6 +29,7 @@ PUBLIC_SUBPACKAGES = [
     "kiln.lineage",
     "kiln.alerts",
     "kiln.gc",
+    "kiln.features",
 ]
 
 #: Libraries that ``import kiln`` (and so ``kiln --help``) must not load.
