@@ -84,8 +84,6 @@ def _backends() -> dict[str, str]:
 
 def open_online_store(url: str) -> OnlineStore:
     """The online store at ``url``, by its scheme (see the module)."""
-    import importlib
-
     from kiln.errors import InvalidInput
 
     scheme = url.partition(":")[0].partition("+")[0].lower()
@@ -97,12 +95,7 @@ def open_online_store(url: str) -> OnlineStore:
             f"redis://host:port/db (installed: {', '.join(sorted(backends))})",
             field="online_store_url",
         )
-    module, _, name = target.partition(":")
-    cls = getattr(importlib.import_module(module), name)
-    if not (isinstance(cls, type) and issubclass(cls, OnlineStore)):
-        raise InvalidInput(
-            f"the online store plugin {target!r} for {scheme!r} is not an OnlineStore",
-            field="online_store_url",
-        )
-    store: OnlineStore = cls(url)
+    from kiln._plugins import plugin_class
+
+    store: OnlineStore = plugin_class(target, OnlineStore, f"the {scheme} online store")(url)
     return store

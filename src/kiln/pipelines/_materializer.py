@@ -10,11 +10,10 @@ import time, and no materializer imports its library before it is used.
 
 from __future__ import annotations
 
-import importlib
 from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from kiln._plugins import entry_point_table
+from kiln._plugins import entry_point_table, plugin_class
 from kiln.errors import InvalidInput, NotFound
 
 if TYPE_CHECKING:
@@ -103,18 +102,7 @@ class Materializers:
                 f"unknown materializer {name!r}; known: {', '.join(self.table)} (others come "
                 f"from packages declaring a {MATERIALIZERS_ENTRY_POINT_GROUP!r} entry point)"
             )
-        module_name, _, class_name = target.partition(":")
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError as exc:
-            raise NotFound(
-                f"the {name} materializer lives in {module_name!r}, which cannot be imported "
-                f"({exc}); install the package that provides it"
-            ) from None
-        cls = getattr(module, class_name, None)
-        if not (isinstance(cls, type) and issubclass(cls, Materializer)):
-            raise InvalidInput(f"materializer {name!r} points at {target!r}, not a Materializer")
-        instance = cls()
+        instance: Materializer = plugin_class(target, Materializer, f"the {name} materializer")()
         self._instances[name] = instance
         return instance
 

@@ -18,14 +18,13 @@ through the ``kiln.runners`` entry-point group.
 
 from __future__ import annotations
 
-import importlib
 from abc import ABC, abstractmethod
 from concurrent.futures import Future
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from kiln._plugins import entry_point_table
-from kiln.errors import InvalidInput, NotFound
+from kiln._plugins import entry_point_table, plugin_class
+from kiln.errors import InvalidInput
 
 if TYPE_CHECKING:
     from kiln.artifacts import ArtifactStore
@@ -106,16 +105,5 @@ def get_runner(name: str, **options: Any) -> Runner:
             f"packages declaring a {RUNNERS_ENTRY_POINT_GROUP!r} entry point)",
             field="runner",
         )
-    module_name, _, class_name = target.partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise NotFound(
-            f"the {name} runner lives in {module_name!r}, which cannot be imported ({exc}); "
-            "install the package that provides it"
-        ) from None
-    cls = getattr(module, class_name, None)
-    if not (isinstance(cls, type) and issubclass(cls, Runner)):
-        raise InvalidInput(f"runner {name!r} points at {target!r}, which is not a Runner class")
-    runner: Runner = cls(**options)
+    runner: Runner = plugin_class(target, Runner, f"the {name} runner")(**options)
     return runner
