@@ -86,11 +86,7 @@ def definitions(folder: Path, *, ttl_hours: float = 24) -> Definitions:
     fraud = FeatureService(
         "fraud", [stats, "merchant_risk:risk"], description="What the fraud model reads"
     )
-    found = Definitions()
-    for item in (stats, merchants, clicks, fraud):
-        found.add(item, "seed")
-    found.check()
-    return found
+    return Definitions.of(stats, merchants, clicks, fraud, where="seed")
 
 
 def _write(folder: Path, now: datetime) -> None:

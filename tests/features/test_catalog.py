@@ -30,8 +30,8 @@ from kiln.features._catalog import (
     SERVICE_TAG,
     VIEWS_TAG,
     catalog,
-    describe,
 )
+from kiln.features._describe import describe
 from kiln.registry._versions import create_model_version
 
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
@@ -67,14 +67,6 @@ def merchant_view(path: Path) -> FeatureView:
         [Field("risk", "float64")],
         owner="fraud-team",
     )
-
-
-def definitions(*items: object) -> Definitions:
-    found = Definitions()
-    for item in items:
-        found.add(item, "test")
-    found.check()
-    return found
 
 
 def write_stats(path: Path) -> None:
@@ -119,8 +111,8 @@ def seeded(context: Context, tmp_path: Path) -> Seeded:
     write_stats(stats)
     store = FeatureStore(context, online_store_url=f"sqlite:///{tmp_path / 'online.db'}")
     fraud = FeatureService("fraud", [stats_view(stats), "merchant_risk:risk"], owner="fraud-team")
-    store.apply(definitions(stats_view(stats, 36), merchant_view(merchants), fraud))
-    store.apply(definitions(stats_view(stats), merchant_view(merchants), fraud))  # v2: the ttl
+    store.apply(Definitions.of(stats_view(stats, 36), merchant_view(merchants), fraud))
+    store.apply(Definitions.of(stats_view(stats), merchant_view(merchants), fraud))  # v2: the ttl
     store.materialize(["customer_stats"], end=NOW)
     stats.rename(tmp_path / "aside.parquet")  # a later materialization fails: no source
     with pytest.raises(NotFound):
@@ -306,7 +298,7 @@ def test_unknown_removed_and_badly_kinded_names_say_what_to_do(seeded: Seeded) -
     with pytest.raises(InvalidInput, match="unknown definition kind") as bad:
         db.read(describe, seeded.project, "customer_stats", "table")
     assert bad.value.field == "kind"
-    seeded.store.apply(definitions(stats_view(seeded.stats)))
+    seeded.store.apply(Definitions.of(stats_view(seeded.stats)))
     with pytest.raises(NotFound, match=r"was removed .* apply a definition of it again"):
         db.read(describe, seeded.project, "merchant_risk")
     assert [e.name for e in db.read(catalog, seeded.project)] == ["customer", "customer_stats"]

@@ -125,9 +125,7 @@ def test_without_views_the_applied_definitions_are_used(
     from kiln.features._registry import apply_definitions
 
     context = make_context()
-    applied = Definitions()
-    for view in views:
-        applied.add(view, "test")
+    applied = Definitions.of(*views)
     context.db.run(apply_definitions, "default", applied)
 
     frame = get_historical_features(entity(), ["customer_stats:spend"], context=context)

@@ -68,14 +68,6 @@ def stats_view(path: Path, *features: Field) -> FeatureView:
     )
 
 
-def definitions(*items: object) -> Definitions:
-    found = Definitions()
-    for item in items:
-        found.add(item, "test")
-    found.check()
-    return found
-
-
 @pytest.fixture(params=["sqlite", pytest.param("redis", marks=pytest.mark.redis)])
 def store(
     request: pytest.FixtureRequest, make_context: Callable[..., Context], sqlite_url: str
@@ -99,7 +91,7 @@ def test_materialize_then_read_online_with_status_and_event_time(
     store: FeatureStore, tmp_path: Path
 ) -> None:
     write_stats(tmp_path / "stats.parquet")
-    store.apply(definitions(stats_view(tmp_path / "stats.parquet")))
+    store.apply(Definitions.of(stats_view(tmp_path / "stats.parquet")))
     (done,) = store.materialize(end=NOW)
     # Customer 3's newest row is 49 h old at the end: beyond the 24 h ttl, never written.
     assert (done.rows_read, done.keys_written) == (5, 2)
@@ -124,7 +116,7 @@ def test_materialize_then_read_online_with_status_and_event_time(
 
 def test_the_ttl_is_enforced_on_online_reads(store: FeatureStore, tmp_path: Path) -> None:
     write_stats(tmp_path / "stats.parquet")
-    store.apply(definitions(stats_view(tmp_path / "stats.parquet")))
+    store.apply(Definitions.of(stats_view(tmp_path / "stats.parquet")))
     store.materialize(end=NOW)
     rows = {"customer_id": [1, 2]}
     # 22 h later, customer 1's row (2 h old at NOW) is 24 h old: inclusive, still present;
@@ -140,7 +132,7 @@ def test_incremental_materialization_resumes_at_the_watermark(
 ) -> None:
     path = tmp_path / "stats.parquet"
     write_stats(path)
-    store.apply(definitions(stats_view(path)))
+    store.apply(Definitions.of(stats_view(path)))
     store.materialize(end=ago(3))
     first = store.get_online_features({"customer_id": [1]}, ["customer_stats:spend"], now=NOW)
     assert first.values["spend"] == [1.0]  # the 2 h old row was after the end
@@ -170,7 +162,7 @@ def test_a_late_correction_wins_online_as_offline(store: FeatureStore, tmp_path:
         ),
         tmp_path / "stats.parquet",
     )
-    store.apply(definitions(stats_view(tmp_path / "stats.parquet")))
+    store.apply(Definitions.of(stats_view(tmp_path / "stats.parquet")))
     store.materialize(end=NOW)
     online = store.get_online_features({"customer_id": [1]}, ["customer_stats:spend"], now=NOW)
     offline = store.get_historical_features(
@@ -182,12 +174,14 @@ def test_a_late_correction_wins_online_as_offline(store: FeatureStore, tmp_path:
 def test_every_read_sees_the_latest_apply(store: FeatureStore, tmp_path: Path) -> None:
     path = tmp_path / "stats.parquet"
     write_stats(path, risk=[0.1, 0.2, 0.3, 0.4, 0.5])
-    store.apply(definitions(stats_view(path)))
+    store.apply(Definitions.of(stats_view(path)))
     with pytest.raises(NotFound, match="no feature 'risk'"):
         store.get_online_features({"customer_id": [1]}, ["customer_stats:risk"], now=NOW)
     # Another process applies a new version; this store object sees it on its next read.
     other = FeatureStore(store.context)
-    other.apply(definitions(stats_view(path, Field("spend", "float64"), Field("risk", "float64"))))
+    other.apply(
+        Definitions.of(stats_view(path, Field("spend", "float64"), Field("risk", "float64")))
+    )
     assert store.version_of("feature_view", "customer_stats") == 2
     found = store.get_online_features({"customer_id": [1]}, ["customer_stats:risk"], now=NOW)
     assert found.statuses["risk"] == ["missing"]  # defined, not materialized yet
@@ -196,11 +190,11 @@ def test_every_read_sees_the_latest_apply(store: FeatureStore, tmp_path: Path) -
 def test_a_backfill_fills_a_new_feature_over_a_range(store: FeatureStore, tmp_path: Path) -> None:
     path = tmp_path / "stats.parquet"
     write_stats(path)
-    store.apply(definitions(stats_view(path)))
+    store.apply(Definitions.of(stats_view(path)))
     store.materialize(end=NOW)
     write_stats(path, risk=[0.1, 0.2, 0.3, 0.4, 0.5])  # the source gains a column
     store.apply(
-        definitions(
+        Definitions.of(
             stats_view(
                 path,
                 Field("spend", "float64"),
@@ -241,7 +235,7 @@ def test_push_writes_online_and_appends_to_the_offline_log(
         PushSource(str(tmp_path / "pushed")),
         [Field("count", "int64")],
     )
-    store.apply(definitions(clicks))
+    store.apply(Definitions.of(clicks))
     empty = store.get_historical_features(
         pd.DataFrame({"customer_id": [1], "event_timestamp": [NOW]}), ["clicks:count"]
     )
@@ -276,7 +270,7 @@ def test_push_refuses_bad_rows_and_other_views(store: FeatureStore, tmp_path: Pa
     clicks = FeatureView(
         "clicks", [CUSTOMER], PushSource(str(tmp_path / "pushed")), [Field("count", "int64")]
     )
-    store.apply(definitions(clicks, stats_view(tmp_path / "stats.parquet")))
+    store.apply(Definitions.of(clicks, stats_view(tmp_path / "stats.parquet")))
     with pytest.raises(InvalidInput, match="only views with a PushSource"):
         store.push("customer_stats", [{"customer_id": 1}])
     with pytest.raises(
@@ -293,7 +287,7 @@ def test_online_reads_refuse_bad_keys_and_name_close_features(
 ) -> None:
     write_stats(tmp_path / "stats.parquet")
     store.apply(
-        definitions(
+        Definitions.of(
             stats_view(tmp_path / "stats.parquet"),
             FeatureService("fraud", ["customer_stats:spend"]),
         )
@@ -329,7 +323,7 @@ def test_a_source_of_the_wrong_type_fails_materialization_and_is_recorded(
         ),
         path,
     )
-    store.apply(definitions(stats_view(path)))
+    store.apply(Definitions.of(stats_view(path)))
     with pytest.raises(
         InvalidInput,
         match="feature view 'customer_stats': column 'spend' should hold float64, "
@@ -349,7 +343,7 @@ def test_retrieval_over_a_time_range_without_an_entity_dataframe(
     store: FeatureStore, tmp_path: Path
 ) -> None:
     write_stats(tmp_path / "stats.parquet")
-    store.apply(definitions(stats_view(tmp_path / "stats.parquet")))
+    store.apply(Definitions.of(stats_view(tmp_path / "stats.parquet")))
     frame = store.get_historical_features(
         features=["customer_stats:spend"], start=ago(10), end=ago(2)
     )

@@ -132,7 +132,7 @@ def describe(
 ) -> None:
     """Everything about one definition: schema, statistics, versions, materializations, users."""
     from kiln.cli._features_layout import print_definition
-    from kiln.features._catalog import describe as describe_definition
+    from kiln.features._describe import describe as describe_definition
 
     kiln = context(ctx)
     found = kiln.db.read(describe_definition, kiln.settings.project, name, kind)

@@ -13,8 +13,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from kiln.features._catalog import CatalogEntry, catalog, describe
+    from kiln.features._catalog import CatalogEntry, catalog
     from kiln.features._definitions import TYPES, Entity, FeatureService, FeatureView, Field
+    from kiln.features._describe import describe
     from kiln.features._loading import Definitions, load_definitions
     from kiln.features._materialize import Materialization
     from kiln.features._on_demand import OnDemandFeatureView, RequestSource
@@ -75,7 +76,7 @@ __all__ = [
 _HOMES = {
     "CatalogEntry": "_catalog",
     "catalog": "_catalog",
-    "describe": "_catalog",
+    "describe": "_describe",
     "TYPES": "_definitions",
     "Entity": "_definitions",
     "FeatureService": "_definitions",

@@ -10,18 +10,17 @@ or whose ``kiln.feature_service`` tag names the service (tags the training
 code records; this module only reads them).
 
 ``catalog`` answers in four queries whatever the number of definitions;
-``describe`` adds two for one definition's history and materializations.
+``_describe.describe`` tells everything about one of them.
 Services on a ``Session``, called through ``Database.read``.
 """
 
 from __future__ import annotations
 
-import difflib
 import json
 import shlex
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
@@ -35,7 +34,7 @@ from kiln.db.tables import (
     ModelVersionTagRow,
     RegisteredModelRow,
 )
-from kiln.errors import InvalidInput, NotFound
+from kiln.errors import InvalidInput
 from kiln.features._registry import ENTITY, SERVICE, VIEW, _newest
 
 __all__ = [
@@ -45,7 +44,6 @@ __all__ = [
     "CatalogEntry",
     "CatalogFeature",
     "catalog",
-    "describe",
     "kind_of",
 ]
 
@@ -68,7 +66,7 @@ _KINDS = {
     "feature_service": SERVICE,
     "feature_services": SERVICE,
 }
-_LABELS = {ENTITY: "entity", VIEW: "feature view", SERVICE: "feature service"}
+LABELS = {ENTITY: "entity", VIEW: "feature view", SERVICE: "feature service"}
 #: Materializations ``describe`` lists, newest first.
 MATERIALIZATIONS_SHOWN = 50
 
@@ -147,7 +145,7 @@ class CatalogEntry:
 
 
 @dataclass(frozen=True, slots=True)
-class _Usage:
+class Usage:
     """What one model version says it was trained from."""
 
     model: str
@@ -167,7 +165,7 @@ class _Usage:
 # -- reading --------------------------------------------------------------------------------
 
 
-def _usages(session: Session, project_id: int) -> list[_Usage]:
+def model_usages(session: Session, project_id: int) -> list[Usage]:
     """Every model version of the project that carries one of the features tags (one query)."""
     rows = session.execute(
         select(
@@ -191,7 +189,7 @@ def _usages(session: Session, project_id: int) -> list[_Usage]:
         views = _json(values.get(VIEWS_TAG), dict)
         features = _json(values.get(FEATURES_TAG), list)
         found.append(
-            _Usage(
+            Usage(
                 model=model,
                 version=version,
                 service=values.get(SERVICE_TAG) or None,
@@ -217,7 +215,7 @@ def _json(text: str | None, kind: type[Any]) -> Any:
     return value if isinstance(value, kind) else kind()
 
 
-def _freshness(
+def view_freshness(
     session: Session, project_id: int
 ) -> dict[str, tuple[datetime | None, datetime | None]]:
     """``(newest event, last finished)`` over each view's COMPLETED materializations.
@@ -248,10 +246,10 @@ def _oldest(values: Iterable[datetime | None]) -> datetime | None:
     return min(value for value in found if value is not None)
 
 
-def _entries(
+def catalog_entries(
     newest: Mapping[tuple[str, str], FeatureDefinitionRow],
     freshness: Mapping[str, tuple[datetime | None, datetime | None]],
-    usages: list[_Usage],
+    usages: list[Usage],
 ) -> list[CatalogEntry]:
     specs = {
         key: json.loads(row.spec) for key, row in newest.items() if not row.removed
@@ -406,240 +404,9 @@ def catalog(session: Session, project: str, query: str | None = None) -> list[Ca
     ``feature:spend`` and ``model:fraud`` match one part only.
     """
     project_id = _project_id(session, project)
-    entries = _entries(
+    entries = catalog_entries(
         _newest(session, project_id),
-        _freshness(session, project_id),
-        _usages(session, project_id),
+        view_freshness(session, project_id),
+        model_usages(session, project_id),
     )
     return _search(entries, query)
-
-
-# -- one definition -------------------------------------------------------------------------
-
-
-def _pick(
-    newest: Mapping[tuple[str, str], FeatureDefinitionRow],
-    project: str,
-    name: str,
-    kind: str | None,
-) -> FeatureDefinitionRow:
-    """The current definition called ``name``: a view, else a service, else an entity."""
-    kinds = [kind_of(kind)] if kind else [VIEW, SERVICE, ENTITY]
-    for candidate in kinds:
-        row = newest.get((candidate, name))
-        if row is not None and not row.removed:
-            return row
-    what = _LABELS[kinds[0]] if kind else "entity, feature view or service"
-    for candidate in kinds:
-        row = newest.get((candidate, name))
-        if row is not None:
-            raise NotFound(
-                f"{_LABELS[candidate]} {name!r} was removed from project {project!r} "
-                f"(version {row.version}); apply a definition of it again to bring it back"
-            )
-    known = sorted({n for (k, n), row in newest.items() if k in kinds and not row.removed})
-    close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
-    hint = (
-        f"; did you mean {', '.join(close)}?"
-        if close
-        else "; `kiln features list` shows what there is"
-    )
-    raise NotFound(f"no {what} {name!r} in project {project!r}{hint}")
-
-
-def _versions(session: Session, row: FeatureDefinitionRow) -> list[dict[str, Any]]:
-    """Every version, newest first, each with the parts of the spec it changed."""
-    rows = session.scalars(
-        select(FeatureDefinitionRow)
-        .where(
-            FeatureDefinitionRow.project_id == row.project_id,
-            FeatureDefinitionRow.kind == row.kind,
-            FeatureDefinitionRow.name == row.name,
-        )
-        .order_by(FeatureDefinitionRow.version)
-    )
-    found: list[dict[str, Any]] = []
-    previous: dict[str, Any] | None = None
-    for item in rows:
-        spec = json.loads(item.spec)
-        if previous is None or item.removed:
-            changed: list[str] = []
-        else:
-            changed = sorted(k for k in {*spec, *previous} if spec.get(k) != previous.get(k))
-        found.append(
-            {
-                "version": item.version,
-                "removed": item.removed,
-                "created_at": item.created_at,
-                "created_by": item.created_by,
-                "changed": changed,
-                "spec": spec,
-            }
-        )
-        previous = None if item.removed else spec
-    found.reverse()
-    return found
-
-
-def _materializations(session: Session, project_id: int, view: str) -> list[dict[str, Any]]:
-    rows = session.scalars(
-        select(FeatureMaterializationRow)
-        .where(
-            FeatureMaterializationRow.project_id == project_id,
-            FeatureMaterializationRow.view == view,
-        )
-        .order_by(FeatureMaterializationRow.id.desc())
-        .limit(MATERIALIZATIONS_SHOWN)
-    )
-    return [
-        {
-            "id": row.id,
-            "view_version": row.view_version,
-            "store": row.store,
-            "start": row.start,
-            "end": row.end,
-            "status": row.status,
-            "rows_read": row.rows_read,
-            "keys_written": row.keys_written,
-            "newest_event": row.newest_event,
-            "statistics": json.loads(row.statistics or "{}"),
-            "error": row.error,
-            "started_at": row.started_at,
-            "finished_at": row.finished_at,
-            "seconds": (
-                (row.finished_at - row.started_at).total_seconds() if row.finished_at else None
-            ),
-            "created_by": row.created_by,
-        }
-        for row in rows
-    ]
-
-
-def _consumers(
-    usages: list[_Usage], entry: CatalogEntry, versions: Mapping[str, int]
-) -> list[dict[str, Any]]:
-    """Who uses ``entry``, with the view versions they were trained on (``current``: still)."""
-    found = []
-    for usage in usages:
-        if usage.label not in entry.consumers:
-            continue
-        candidates = [entry.name] if entry.kind == VIEW else list(entry.related)
-        views = {v: usage.views.get(v) for v in candidates if usage.uses_view(v)}
-        trained = {
-            view: {
-                "version": version,
-                "current": None if not isinstance(version, int) else version == versions.get(view),
-            }
-            for view, version in views.items()
-        }
-        found.append(
-            {
-                "model": usage.model,
-                "version": usage.version,
-                "uri": f"models:/{usage.model}/{usage.version}",
-                "feature_service": usage.service,
-                "views": trained,
-            }
-        )
-    return found
-
-
-def _expired(newest_event: datetime | None, ttl_seconds: Any, now: datetime) -> bool | None:
-    """Whether every value online is older than the ttl (None: no ttl, or never materialized)."""
-    if newest_event is None or ttl_seconds is None:
-        return None
-    return now - newest_event > timedelta(seconds=float(ttl_seconds))
-
-
-def describe(
-    session: Session,
-    project: str,
-    name: str,
-    kind: str | None = None,
-    *,
-    now: datetime | None = None,
-) -> dict[str, Any]:
-    """Everything about one current definition (a view, else a service, else an entity).
-
-    Its catalog entry, its spec, every version (newest first, with the spec
-    keys each changed), its consumers with the view versions they trained
-    on; for a view also its schema, freshness (``expired``: even the newest
-    value is older than the ttl at ``now``), the statistics of its latest
-    completed materialization and its materializations, newest first; for a
-    service the freshness of each view it reads. Datetimes stay datetimes.
-    """
-    now = now or datetime.now(UTC)
-    project_id = _project_id(session, project)
-    newest = _newest(session, project_id)
-    row = _pick(newest, project, name, kind)
-    freshness = _freshness(session, project_id)
-    usages = _usages(session, project_id)
-    entries = {(e.kind, e.name): e for e in _entries(newest, freshness, usages)}
-    entry = entries[(row.kind, row.name)]
-    spec = json.loads(row.spec)
-    versions = {n: r.version for (k, n), r in newest.items() if k == VIEW and not r.removed}
-    found: dict[str, Any] = {
-        **entry.to_dict(),
-        "created_by": row.created_by,
-        "spec": spec,
-        "versions": _versions(session, row),
-        "consumers": _consumers(usages, entry, versions),
-        "consumer_labels": list(entry.consumers),
-    }
-    if row.kind == VIEW:
-        materializations = _materializations(session, project_id, row.name)
-        # Statistics describe the values a run wrote: those of the latest run that wrote some.
-        completed = [m for m in materializations if m["status"] == "COMPLETED"]
-        completed.sort(key=lambda m: m["keys_written"] == 0)  # stable: newest first in each
-        found["schema"] = {
-            "entities": list(spec.get("entities", ())),
-            "join_keys": entry.join_keys,
-            "event_timestamp": spec.get("event_timestamp"),
-            "created_timestamp": spec.get("created_timestamp"),
-            "ttl_seconds": spec.get("ttl_seconds"),
-            "source": spec.get("source", {}),
-            "features": [asdict(item) for item in entry.features],
-        }
-        found["freshness"] = {
-            "newest_event": entry.newest_event,
-            "materialized_at": entry.materialized_at,
-            "ttl_seconds": spec.get("ttl_seconds"),
-            "expired": _expired(entry.newest_event, spec.get("ttl_seconds"), now),
-        }
-        statistics = completed[0]["statistics"] if completed else {}
-        order = [item.name for item in entry.features]  # the declaration's order, then the rest
-        found["statistics"] = {
-            name: statistics[name]
-            for name in sorted(
-                statistics, key=lambda n: (order.index(n) if n in order else len(order), n)
-            )
-        }
-        found["statistics_version"] = completed[0]["view_version"] if completed else None
-        found["materializations"] = materializations
-        found["services"] = [
-            e.name for e in entries.values() if e.kind == SERVICE and row.name in e.related
-        ]
-    elif row.kind == SERVICE:
-        found["views"] = [
-            _service_view(entries.get((VIEW, view)), view, entry) for view in entry.related
-        ]
-        found["freshness"] = {
-            "newest_event": entry.newest_event,
-            "materialized_at": entry.materialized_at,
-        }
-    else:
-        found["views"] = list(entry.related)
-    return found
-
-
-def _service_view(view: CatalogEntry | None, name: str, service: CatalogEntry) -> dict[str, Any]:
-    features = [item.name for item in service.features if item.view == name]
-    if view is None:  # the service names a view that is gone (apply refuses this; old rows may not)
-        return {"name": name, "version": None, "features": features, "newest_event": None}
-    return {
-        "name": name,
-        "version": view.version,
-        "features": features,
-        "newest_event": view.newest_event,
-        "materialized_at": view.materialized_at,
-    }

@@ -32,6 +32,15 @@ class Definitions:
     services: dict[str, FeatureService] = field(default_factory=dict)
     on_demand: dict[str, OnDemandFeatureView] = field(default_factory=dict)
 
+    @classmethod
+    def of(cls, *items: Any, where: str = "code") -> Definitions:
+        """Definitions made in code (no file): the items, with their entities and views, checked."""
+        found = cls()
+        for item in items:
+            found.add(item, where)
+        found.check()
+        return found
+
     def add(self, item: Any, where: str) -> None:
         if isinstance(item, FeatureView):
             for entity in item.entities:

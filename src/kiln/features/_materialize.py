@@ -20,7 +20,7 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
@@ -302,8 +302,3 @@ def materialization_history(
         )
         for row in rows
     ]
-
-
-def window_start(end: datetime, ttl: timedelta | None) -> datetime | None:
-    """The oldest event a fresh materialization up to ``end`` could still serve."""
-    return None if ttl is None else end - ttl

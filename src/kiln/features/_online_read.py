@@ -134,6 +134,9 @@ def entity_columns(entity_rows: Any) -> tuple[dict[str, list[Any]], int]:
 class ReadPlan:
     """How to read a set of feature references from the online store."""
 
+    keys: tuple[str, ...]
+    features: tuple[str, ...]
+
     def __init__(
         self,
         project: str,
@@ -175,12 +178,9 @@ class ReadPlan:
         self.views = plans
         self.on_demand = derived
         keys = [k for p in plans for k in p.view.join_keys]
-        keys += [k for *_, inputs in derived for k in inputs.join_keys()]
+        keys += [k for *_, inputs in derived for k in inputs.keys]
         self.keys = tuple(dict.fromkeys(keys))
         self.features = tuple(outputs)
-
-    def join_keys(self) -> tuple[str, ...]:
-        return self.keys
 
     def read(
         self, store: OnlineStore, entity_rows: Any, *, now: datetime | None = None

@@ -22,7 +22,7 @@ from kiln.features._pit import ViewRows, output_names, point_in_time_join, quote
 if TYPE_CHECKING:
     import pyarrow as pa
 
-__all__ = ["AnyView", "historical_table", "range_entities", "resolve_features"]
+__all__ = ["AnyView", "as_utc", "historical_table", "range_entities", "resolve_features"]
 
 AnyView = FeatureView | OnDemandFeatureView
 
@@ -96,7 +96,7 @@ def _view_rows(view: FeatureView, names: list[str]) -> ViewRows:
     )
 
 
-def _utc(moment: datetime, name: str) -> datetime:
+def as_utc(moment: datetime, name: str) -> datetime:
     if not isinstance(moment, datetime):
         raise InvalidInput(f"{name} must be a datetime, got {moment!r}", field=name)
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
@@ -169,7 +169,7 @@ def historical_table(
                 "give an entity dataframe, or start and end for every entity over a time range",
                 field="entity_df",
             )
-        low, high = _utc(start, "start"), _utc(end, "end")
+        low, high = as_utc(start, "start"), as_utc(end, "end")
         if low > high:
             raise InvalidInput(f"start {low} is after end {high}", field="start")
         inputs = [_view_rows(v, v.feature_names) for d, _ in derived for v in d.views]

@@ -24,6 +24,7 @@ from kiln.features._materialize import Materialization, Progress
 from kiln.features._on_demand import OnDemandFeatureView
 from kiln.features._online_read import OnlineFeatures, ReadPlan
 from kiln.features._online_rows import online_table
+from kiln.features._retrieval import as_utc
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -210,8 +211,8 @@ class FeatureStore:
             watermark,
         )
 
-        end = _utc(end or datetime.now(UTC), "end")
-        low = None if start is None else _utc(start, "start")
+        end = as_utc(end or datetime.now(UTC), "end")
+        low = None if start is None else as_utc(start, "start")
         if incremental and low is not None:
             raise InvalidInput(
                 "an incremental materialization starts at the watermark; "
@@ -312,12 +313,6 @@ class FeatureStore:
         """Release the online store's connections."""
         if self._online is not None:
             self._online.close()
-
-
-def _utc(moment: datetime, name: str) -> datetime:
-    if not isinstance(moment, datetime):
-        raise InvalidInput(f"{name} must be a datetime, got {moment!r}", field=name)
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 _STORES: weakref.WeakKeyDictionary[Context, FeatureStore] = weakref.WeakKeyDictionary()

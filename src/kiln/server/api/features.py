@@ -163,6 +163,7 @@ def describe_definition(
     project: RequestProject,
 ) -> JSONResponse:
     """Everything about one definition: spec, versions, schema, statistics, consumers."""
-    from kiln.features._catalog import describe, kind_of
+    from kiln.features._catalog import kind_of
+    from kiln.features._describe import describe
 
     return JSONResponse(jsonable(db.read(describe, project, name, kind_of(kind))))

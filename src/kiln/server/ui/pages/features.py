@@ -115,7 +115,7 @@ def catalog_page(
 
 
 def _page(request: Request, db: DbDep, viewing: Any, name: str, kind: str) -> Response:
-    from kiln.features._catalog import describe
+    from kiln.features._describe import describe
 
     found = db.read(describe, viewing.project, name, kind)
     return render(
