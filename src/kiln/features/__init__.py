@@ -39,6 +39,7 @@ if TYPE_CHECKING:
         materialize,
         push,
     )
+    from kiln.features._training import TrainingFeatures
 
 __all__ = [
     "TYPES",
@@ -62,6 +63,7 @@ __all__ = [
     "PushSource",
     "RequestSource",
     "Source",
+    "TrainingFeatures",
     "catalog",
     "describe",
     "feature_store",
@@ -104,6 +106,7 @@ _HOMES = {
     "get_online_features": "_store",
     "materialize": "_store",
     "push": "_store",
+    "TrainingFeatures": "_training",
 }
 
 

@@ -36,6 +36,7 @@ from kiln.db.tables import (
 )
 from kiln.errors import InvalidInput
 from kiln.features._registry import ENTITY, SERVICE, VIEW, _newest
+from kiln.tracking._names import FEATURE_SERVICE_TAG, FEATURE_VIEWS_TAG, FEATURES_TAG
 
 __all__ = [
     "FEATURES_TAG",
@@ -47,10 +48,9 @@ __all__ = [
     "kind_of",
 ]
 
-#: The model-version tags that say what a version was trained from.
-SERVICE_TAG = "kiln.feature_service"
-VIEWS_TAG = "kiln.feature_views"
-FEATURES_TAG = "kiln.features"
+#: The model-version tags that say what a version was trained from (``_training.py``).
+SERVICE_TAG = FEATURE_SERVICE_TAG
+VIEWS_TAG = FEATURE_VIEWS_TAG
 
 _ORDER = (ENTITY, VIEW, SERVICE)
 #: Spellings of each kind a caller may use (the REST paths use the plural ones).

@@ -25,6 +25,7 @@ from kiln.features._on_demand import OnDemandFeatureView
 from kiln.features._online_read import OnlineFeatures, ReadPlan
 from kiln.features._online_rows import online_table
 from kiln.features._retrieval import as_utc
+from kiln.features._training import TrainingFeatures
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -150,12 +151,16 @@ class FeatureStore:
         full_feature_names: bool = False,
         timestamp: str = "event_timestamp",
         views: Sequence[FeatureView | OnDemandFeatureView] | None = None,
+        record: bool = True,
     ) -> pd.DataFrame:
         """A point-in-time-correct training set (docs/features.md states the rules).
 
         ``features`` are ``view:feature`` references, a ``FeatureService`` or
         the name of an applied one. Without ``entity_df``, every entity that
-        changed in ``[start, end]`` at each time it changed.
+        changed in ``[start, end]`` at each time it changed. Inside an active
+        run (and unless ``record=False``) the run is tagged with what it got —
+        features, service, view versions — and a model registered from the
+        run inherits those tags.
         """
         from kiln.features._retrieval import historical_table
 
@@ -176,8 +181,43 @@ class FeatureStore:
             full_feature_names=full_feature_names,
             timestamp=timestamp,
         )
+        if record and views is None:
+            self._record_training(references, full_feature_names)
         frame: pd.DataFrame = table.to_pandas()
         return frame
+
+    def training_features(
+        self, features: References | str, *, full_feature_names: bool = False
+    ) -> TrainingFeatures:
+        """What a model trained on ``features`` would record (see ``_training.py``)."""
+        from kiln.features._retrieval import resolve_features
+        from kiln.features._training import training_features
+
+        references = self._references(features)
+        definitions = self.definitions()
+        chosen = resolve_features(
+            references, [*definitions.views.values(), *definitions.on_demand.values()]
+        )
+        versions = {
+            name: version
+            for (kind, name), version in self._versions.items()
+            if kind in ("feature_view", "on_demand_view")
+        }
+        return training_features(
+            chosen,
+            versions,
+            service=references if isinstance(references, FeatureService) else None,
+            full_feature_names=full_feature_names,
+        )
+
+    def _record_training(self, references: References, full_feature_names: bool) -> None:
+        """Tag the active run, if any, with the features it is being given."""
+        from kiln import tracking
+
+        if tracking.active_run() is None:
+            return
+        record = self.training_features(references, full_feature_names=full_feature_names)
+        tracking.set_tags(record.as_tags())
 
     # -- materialization -----------------------------------------------------------------------
 
@@ -271,7 +311,7 @@ class FeatureStore:
     def get_online_features(
         self,
         entity_rows: Any,
-        features: References | str,
+        features: References | str | TrainingFeatures,
         *,
         full_feature_names: bool = False,
         now: datetime | None = None,
@@ -281,7 +321,12 @@ class FeatureStore:
         ``entity_rows``: a list of ``{join key: value}`` dicts, a dict of
         lists or a DataFrame. Values older than a view's ttl (measured from
         ``now``, default the current time) come back ``expired`` and null.
+        ``features`` may be a model's ``TrainingFeatures``: the same features
+        under the same names as in training.
         """
+        if isinstance(features, TrainingFeatures):
+            full_feature_names = features.full_feature_names
+            features = list(features.references)
         self._refresh()
         key: tuple[Any, ...]
         if isinstance(features, FeatureService):
@@ -343,6 +388,7 @@ def get_historical_features(
     full_feature_names: bool = False,
     timestamp: str = "event_timestamp",
     views: Sequence[FeatureView | OnDemandFeatureView] | None = None,
+    record: bool = True,
     context: Context | None = None,
 ) -> pd.DataFrame:
     """``FeatureStore.get_historical_features`` on the current context's store."""
@@ -354,12 +400,13 @@ def get_historical_features(
         full_feature_names=full_feature_names,
         timestamp=timestamp,
         views=views,
+        record=record,
     )
 
 
 def get_online_features(
     entity_rows: Any,
-    features: References | str,
+    features: References | str | TrainingFeatures,
     *,
     full_feature_names: bool = False,
     context: Context | None = None,

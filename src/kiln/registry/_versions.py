@@ -4,7 +4,8 @@ A version from ``runs:/<run_id>/<path>`` is checked against the run's
 artifacts: the run must exist in the project and hold ``<path>/kiln-model.yaml``,
 whose SHA-256 (the artifact's digest) the version records. A version from a
 folder records the digest the caller computed. Either way the digest pins the
-manifest, and the manifest lists the SHA-256 of every other file.
+manifest, and the manifest lists the SHA-256 of every other file. A version from a run
+inherits the run's ``INHERITED_RUN_TAGS``: the features it was trained on.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from kiln.registry._entities import AliasAction, ModelVersion, ModelVersionStatu
 from kiln.registry._models import ensure_model_row
 from kiln.registry._names import check_sha256, check_source, check_tag, parse_version
 from kiln.registry._rows import load_versions, model_row, version_row
+from kiln.tracking._names import INHERITED_RUN_TAGS
 from kiln.tracking._runs import run_row
 
 #: The run tag ``kiln.models.log_model`` sets to the model's flavor.
@@ -137,11 +139,22 @@ def create_model_version(
     )
     session.add(row)
     session.flush()
-    for key, value in (tags or {}).items():
+    inherited = _inherited_tags(session, run_id) if run_id is not None else {}
+    for key, value in {**inherited, **(tags or {})}.items():
         _set_tag(session, row.id, key, value)
     session.flush()
     _record_lineage(session, model, number, run_id)
     return load_versions(session, [row])[0]
+
+
+def _inherited_tags(session: Session, run_id: str) -> dict[str, str]:
+    """The run's tags a version carries too: which features it was trained on."""
+    rows = session.execute(
+        select(RunTagRow.key, RunTagRow.value).where(
+            RunTagRow.run_id == run_id, RunTagRow.key.in_(INHERITED_RUN_TAGS)
+        )
+    )
+    return {row.key: row.value for row in rows}
 
 
 def _record_lineage(

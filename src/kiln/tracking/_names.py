@@ -10,6 +10,13 @@ MAX_KEY_LENGTH = 250
 MAX_NAME_LENGTH = 256
 MAX_PARAM_VALUE_LENGTH = 6000
 MAX_TAG_VALUE_LENGTH = 8000
+#: Run tags saying which features a run trained on (``kiln.features`` sets them); a model
+#: version registered from the run inherits them, so serving can fetch the same features.
+FEATURE_SERVICE_TAG = "kiln.feature_service"
+FEATURE_VIEWS_TAG = "kiln.feature_views"
+FEATURES_TAG = "kiln.features"
+FULL_FEATURE_NAMES_TAG = "kiln.full_feature_names"
+INHERITED_RUN_TAGS = (FEATURE_SERVICE_TAG, FEATURE_VIEWS_TAG, FEATURES_TAG, FULL_FEATURE_NAMES_TAG)
 #: Letters, digits and ``_ - . / space``; ``/`` groups keys ("train/loss").
 _KEY = re.compile(r"[A-Za-z0-9_\-. /]+")
 

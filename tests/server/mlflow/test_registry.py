@@ -312,3 +312,24 @@ def test_search_leaves_out_mlflow_prompts(client: Any, kiln_server: str) -> None
     found = [m.name for m in client.search_registered_models()]
     assert plain in found
     assert prompt not in found
+
+
+def test_a_version_inherits_the_feature_record_of_its_run(client: Any, tmp_path: Path) -> None:
+    from kiln.features import TrainingFeatures
+
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "MLmodel").write_text("flavors: {}\n")
+    run_id = client.create_run(client.create_experiment(_name("features"))).info.run_id
+    record = TrainingFeatures(
+        references=("customer_stats:spend",), views={"customer_stats": 3}, service="fraud"
+    )
+    for key, value in record.as_tags().items():
+        client.set_tag(run_id, key, value)
+    client.set_tag(run_id, "unrelated", "not copied")
+    client.log_artifacts(run_id, str(folder), "model")
+    name = _name("features")
+    client.create_registered_model(name)
+    version = client.create_model_version(name, f"runs:/{run_id}/model", run_id=run_id)
+    assert TrainingFeatures.from_tags(version.tags) == record
+    assert "unrelated" not in version.tags
