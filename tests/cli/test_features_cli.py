@@ -63,7 +63,17 @@ def test_bad_paths_and_definitions_exit_with_their_codes(tmp_path: Path) -> None
 CATALOG = """
 from datetime import timedelta
 
-from kiln.features import Entity, FeatureService, FeatureView, Field, ParquetSource
+import pandas as pd
+
+from kiln.features import (
+    Entity,
+    FeatureService,
+    FeatureView,
+    Field,
+    OnDemandFeatureView,
+    ParquetSource,
+    RequestSource,
+)
 
 customer = Entity("customer", {"customer_id": "int64"}, owner="risk")
 stats = FeatureView(
@@ -77,6 +87,18 @@ stats = FeatureView(
     description="Spend per customer",
 )
 fraud = FeatureService("fraud", [stats])
+
+
+def spend_ratio(frame):
+    return pd.DataFrame({"ratio": frame["amount"] / frame["spend"]})
+
+
+ratio = OnDemandFeatureView(
+    "spend_ratio",
+    [stats, RequestSource("payment", [Field("amount", "float64")])],
+    [Field("ratio", "float64")],
+    spend_ratio,
+)
 """
 
 
@@ -156,6 +178,18 @@ def test_materialize_then_describe_list_and_read_online(tmp_path: Path) -> None:
         "in services: fraud",
     ):
         assert words in described.stdout, words
+    on_demand = kiln(home, "features", "describe", "spend_ratio", cwd=tmp_path)
+    assert on_demand.returncode == 0, on_demand.stderr
+    for words in (
+        "on demand view spend_ratio v1",
+        "Computed features",
+        "reads views: customer_stats",
+        "request fields: amount:float64",
+        "transformation: spend_ratio in",
+    ):
+        assert words in on_demand.stdout, words
+    listed_kinds = json.loads(kiln(home, "features", "list", "--json", cwd=tmp_path).stdout)
+    assert ("on_demand_view", "spend_ratio") in [(e["kind"], e["name"]) for e in listed_kinds]
     body = json.loads(
         kiln(home, "features", "describe", "customer_stats", "--json", cwd=tmp_path).stdout
     )

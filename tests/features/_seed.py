@@ -11,6 +11,7 @@ training code records.
   (2 h and 5 h old), customer 3 is 30 h old, beyond the ttl, never written;
 - ``merchant_risk`` (owner ``fraud-team``): applied, materialized;
 - ``clicks``: a push source, nothing pushed;
+- ``spend_share``: an on-demand view of ``customer_stats`` and a payment's amount;
 - ``fraud``: a service of all of ``customer_stats`` and ``merchant_risk:risk``;
 - ``risk-scorer`` v1 trained on ``fraud`` (customer_stats v1, merchant_risk v1),
   ``churn-scorer`` v1 on customer_stats v2.
@@ -23,6 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -36,8 +38,10 @@ from kiln.features import (
     FeatureStore,
     FeatureView,
     Field,
+    OnDemandFeatureView,
     ParquetSource,
     PushSource,
+    RequestSource,
 )
 from kiln.registry._versions import create_model_version
 
@@ -83,10 +87,22 @@ def definitions(folder: Path, *, ttl_hours: float = 24) -> Definitions:
         [Field("count", "int64"), Field("rate", "float64"), Field("last_seen", "timestamp")],
         description="Clicks pushed by the web tier",
     )
+    share = OnDemandFeatureView(
+        "spend_share",
+        [stats, RequestSource("payment", [Field("amount", "float64")])],
+        [Field("amount_share", "float64", "The payment as a share of the 7-day spend")],
+        amount_share,
+        description="How big a payment is for its customer",
+        owner="risk-team",
+    )
     fraud = FeatureService(
         "fraud", [stats, "merchant_risk:risk"], description="What the fraud model reads"
     )
-    return Definitions.of(stats, merchants, clicks, fraud, where="seed")
+    return Definitions.of(stats, merchants, clicks, share, fraud, where="seed")
+
+
+def amount_share(frame: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame({"amount_share": frame["amount"] / frame["spend"]})
 
 
 def _write(folder: Path, now: datetime) -> None:

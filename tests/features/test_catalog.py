@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -23,7 +24,9 @@ from kiln.features import (
     FeatureStore,
     FeatureView,
     Field,
+    OnDemandFeatureView,
     ParquetSource,
+    RequestSource,
 )
 from kiln.features._catalog import (
     FEATURES_TAG,
@@ -319,3 +322,56 @@ def test_a_run_that_found_nothing_new_keeps_freshness_and_statistics(seeded: See
     found = db.read(describe, seeded.project, "customer_stats")
     assert found["materializations"][0]["keys_written"] == 0
     assert found["statistics"]["spend"]["count"] == 2  # of the latest run that wrote values
+
+
+def spend_ratio(frame: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame({"ratio": frame["amount"] / frame["spend"]})
+
+
+def test_on_demand_views_are_listed_described_and_used(context: Context, tmp_path: Path) -> None:
+    project = context.settings.project
+    context.db.run(ensure_project, project)
+    write_stats(tmp_path / "stats.parquet")
+    stats = stats_view(tmp_path / "stats.parquet")
+    ratio = OnDemandFeatureView(
+        "spend_ratio",
+        [stats, RequestSource("payment", [Field("amount", "float64")])],
+        [Field("ratio", "float64", "payment / spend")],
+        spend_ratio,
+        owner="risk-team",
+    )
+    service = FeatureService("scoring", ["spend_ratio:ratio", "merchant_risk:risk"])
+    store = FeatureStore(context, online_store_url=f"sqlite:///{tmp_path / 'online.db'}")
+    store.apply(Definitions.of(stats, merchant_view(tmp_path / "m.parquet"), ratio, service))
+    store.materialize(["customer_stats"], end=NOW)
+    register(context, "ratio-model", {VIEWS_TAG: json.dumps({"spend_ratio": 1})})
+
+    entries = {(e.kind, e.name): e for e in context.db.read(catalog, project)}
+    kinds = [kind for kind, _ in entries]
+    assert kinds.index("on_demand_view") < kinds.index("feature_service")
+    entry = entries[("on_demand_view", "spend_ratio")]
+    assert entry.related == ("customer_stats",)
+    assert entry.join_keys == {"customer_id": "int64"}
+    assert [(f.name, f.dtype) for f in entry.features] == [("ratio", "float64")]
+    assert entry.newest_event == ago(2)  # as fresh as customer_stats
+    assert entry.consumers == ("ratio-model/1",)
+    scoring = entries[("feature_service", "scoring")]
+    assert [(f.view, f.dtype) for f in scoring.features] == [
+        ("spend_ratio", "float64"),
+        ("merchant_risk", "float64"),
+    ]
+    assert scoring.newest_event is None  # merchant_risk was never materialized
+    assert [e.name for e in context.db.read(catalog, project, "kind:on-demand")] == ["spend_ratio"]
+
+    found = context.db.read(describe, project, "spend_ratio")
+    assert found["kind"] == "on_demand_view"
+    assert found["schema"]["transform"]["name"] == "spend_ratio"
+    assert found["services"] == ["scoring"]
+    assert found["consumers"][0]["views"] == {"spend_ratio": {"version": 1, "current": True}}
+    served = context.db.read(describe, project, "scoring", "service")
+    assert [(v["name"], v["kind"]) for v in served["views"]] == [
+        ("spend_ratio", "on_demand_view"),
+        ("merchant_risk", "feature_view"),
+    ]
+    with pytest.raises(NotFound, match="on-demand view 'spend_rati'"):
+        context.db.read(describe, project, "spend_rati", "on_demand")

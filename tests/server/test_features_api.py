@@ -73,8 +73,13 @@ def test_the_catalog_lists_and_searches(served: Served) -> None:
         ("feature_view", "clicks"),
         ("feature_view", "customer_stats"),
         ("feature_view", "merchant_risk"),
+        ("on_demand_view", "spend_share"),
         ("feature_service", "fraud"),
     ]
+    share = next(e for e in listed.json() if e["name"] == "spend_share")
+    assert share["related"] == ["customer_stats"]
+    assert share["join_keys"] == {"customer_id": "int64"}
+    assert [(f["name"], f["dtype"]) for f in share["features"]] == [("amount_share", "float64")]
     stats = next(e for e in listed.json() if e["name"] == "customer_stats")
     assert stats["version"] == 2
     assert stats["owner"] == "risk-team"
@@ -95,6 +100,8 @@ def test_the_catalog_lists_and_searches(served: Served) -> None:
     assert names("SPENDING") == ["customer_stats"]
     assert names("model:risk-scorer kind:service") == ["fraud"]
     assert names("pushed web") == ["clicks"]
+    assert names("kind:on-demand") == ["spend_share"]
+    assert names("spend_share:amount_share") == ["spend_share"]
     assert names("nothing-like-it") == []
     _error(served.client.get("/api/v1/features", params={"q": "x" * 501}), 422, "query.q")
 
@@ -123,6 +130,14 @@ def test_describe_a_view_a_service_and_an_entity(served: Served) -> None:
     service = served.client.get("/api/v1/features/services/fraud").json()
     assert [v["name"] for v in service["views"]] == ["customer_stats", "merchant_risk"]
     assert service["consumer_labels"] == ["risk-scorer/1"]
+    share = served.client.get("/api/v1/features/on-demand-views/spend_share").json()
+    assert share["schema"]["views"] == ["customer_stats"]
+    amount = {"name": "amount", "dtype": "float64", "description": ""}
+    assert share["schema"]["request"] == [{"request": "payment", "schema": [amount]}]
+    assert share["schema"]["transform"]["name"] == "amount_share"
+    assert "def amount_share" in share["schema"]["code"]
+    # Fresh as its input view, which was materialized; nothing of its own is stored.
+    assert share["freshness"]["newest_event"] == body["freshness"]["newest_event"]
     entity = served.client.get("/api/v1/features/entities/merchant").json()
     assert entity["views"] == ["merchant_risk"]
 

@@ -92,6 +92,7 @@ def _pages(ui_server: str) -> dict[str, str]:
         "features search": f"/features?project={_features.PROJECT}&q=owner:risk-team",
         "feature view": f"/features/views/customer_stats?project={_features.PROJECT}",
         "feature service": f"/features/services/fraud?project={_features.PROJECT}",
+        "on-demand view": f"/features/views/spend_share?project={_features.PROJECT}",
         "feature entity": f"/features/entities/customer?project={_features.PROJECT}",
         "not found": "/models/no-such-model",
     }

@@ -81,7 +81,7 @@ def test_the_catalog_lists_and_searches_definitions(
     expect(page.get_by_text("No definition matches “no-such-feature”.")).to_be_visible()
     page.get_by_role("link", name="Clear").click()
     page.wait_for_url("**/features")
-    expect(page.get_by_role("table")).to_have_count(3)
+    expect(page.get_by_role("table")).to_have_count(4)
 
 
 def test_a_feature_view_page_shows_everything_about_it(
@@ -163,6 +163,31 @@ def test_a_service_and_an_entity_page(
     expect(
         page.get_by_role("table", name="Model versions trained on merchant").get_by_role("link")
     ).to_have_text(["risk-scorer v1"])
+
+
+def test_an_on_demand_view_is_listed_and_has_its_page(
+    page: Any, ui_server: str, seeded: FeatureSeed, shoot: Callable[[Any, str], Path]
+) -> None:
+    _open(page, ui_server, "/features")
+    listed = page.get_by_role("table", name="On-demand views, by name")
+    share = listed.get_by_role("row").filter(has=page.get_by_role("link", name="spend_share"))
+    expect(share).to_contain_text("risk-team")
+    expect(share.get_by_role("link", name="customer_stats")).to_have_attribute(
+        "href", "/features/views/customer_stats"
+    )
+    share.get_by_role("link", name="spend_share").click()
+    page.wait_for_url("**/features/views/spend_share")
+    expect(page.get_by_role("heading", level=1)).to_have_text("spend_share on-demand view v1")
+    facts = page.locator("dl.facts")
+    expect(facts).to_contain_text("amount float64")
+    expect(facts).to_contain_text("amount_share")  # the transformation's name
+    expect(facts).to_contain_text("2 h ago")  # as fresh as customer_stats
+    computed = page.get_by_role("table", name="Features spend_share computes")
+    expect(computed.get_by_role("row").filter(has_text="amount_share")).to_contain_text(
+        "The payment as a share of the 7-day spend"
+    )
+    expect(page.locator("pre")).to_contain_text("def amount_share(frame")
+    shoot(page, "feature-on-demand")
 
 
 def test_an_unknown_view_is_a_404_page_with_close_matches(

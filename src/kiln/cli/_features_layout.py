@@ -103,6 +103,30 @@ def _schema(console: Console, found: Mapping[str, Any]) -> None:
     console.print()
 
 
+def _on_demand(console: Console, found: Mapping[str, Any]) -> None:
+    schema = found["schema"]
+    table = _table("Computed features", "feature", "type", "description")
+    for feature in schema["features"]:
+        table.add_row(feature["name"], feature["dtype"], feature["description"])
+    console.print(table)
+    request = ", ".join(
+        f"{field['name']}:{field['dtype']}"
+        for source in schema["request"]
+        for field in source.get("schema", ())
+    )
+    transform = schema["transform"]
+    console.print(f"  [bold]reads views[/]: {', '.join(schema['views']) or '-'}", highlight=False)
+    console.print(f"  [bold]request fields[/]: {request or '-'}", highlight=False)
+    console.print(
+        f"  [bold]transformation[/]: {transform.get('name', '-')} in {transform.get('file', '-')}"
+        f" (sha256 {str(transform.get('sha256', ''))[:12]})",
+        highlight=False,
+    )
+    if found.get("services"):
+        console.print(f"  [bold]in services[/]: {', '.join(found['services'])}", highlight=False)
+    console.print()
+
+
 def _statistics(console: Console, found: Mapping[str, Any]) -> None:
     statistics = found.get("statistics") or {}
     if not statistics:
@@ -215,6 +239,8 @@ def print_definition(console: Console, found: Mapping[str, Any]) -> None:
         _statistics(console, found)
         if found.get("services"):
             console.print(f"  [bold]in services[/]: {', '.join(found['services'])}\n")
+    elif found["kind"] == "on_demand_view":
+        _on_demand(console, found)
     elif found["kind"] == "feature_service":
         _service(console, found)
     elif found["kind"] == "entity":

@@ -124,9 +124,11 @@ def list_(
 @app.command("describe")
 def describe(
     ctx: typer.Context,
-    name: str = typer.Argument(..., help="A feature view, service or entity."),
+    name: str = typer.Argument(..., help="A feature view, on-demand view, service or entity."),
     kind: str | None = typer.Option(
-        None, "--kind", help="view, service or entity (default: the first found, in that order)."
+        None,
+        "--kind",
+        help="view, on-demand, service or entity (default: the first found, in that order).",
     ),
     as_json: bool = JSON,
 ) -> None:

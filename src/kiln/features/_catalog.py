@@ -35,7 +35,7 @@ from kiln.db.tables import (
     RegisteredModelRow,
 )
 from kiln.errors import InvalidInput
-from kiln.features._registry import ENTITY, SERVICE, VIEW, _newest
+from kiln.features._registry import ENTITY, ON_DEMAND, SERVICE, VIEW, _newest
 from kiln.tracking._names import FEATURE_SERVICE_TAG, FEATURE_VIEWS_TAG, FEATURES_TAG
 
 __all__ = [
@@ -52,7 +52,7 @@ __all__ = [
 SERVICE_TAG = FEATURE_SERVICE_TAG
 VIEWS_TAG = FEATURE_VIEWS_TAG
 
-_ORDER = (ENTITY, VIEW, SERVICE)
+_ORDER = (ENTITY, VIEW, ON_DEMAND, SERVICE)
 #: Spellings of each kind a caller may use (the REST paths use the plural ones).
 _KINDS = {
     "entity": ENTITY,
@@ -61,22 +61,33 @@ _KINDS = {
     "views": VIEW,
     "feature_view": VIEW,
     "feature_views": VIEW,
+    "on_demand": ON_DEMAND,
+    "on-demand": ON_DEMAND,
+    "on_demand_view": ON_DEMAND,
+    "on_demand_views": ON_DEMAND,
+    "on-demand-views": ON_DEMAND,
     "service": SERVICE,
     "services": SERVICE,
     "feature_service": SERVICE,
     "feature_services": SERVICE,
 }
-LABELS = {ENTITY: "entity", VIEW: "feature view", SERVICE: "feature service"}
+LABELS = {
+    ENTITY: "entity",
+    VIEW: "feature view",
+    ON_DEMAND: "on-demand view",
+    SERVICE: "feature service",
+}
 #: Materializations ``describe`` lists, newest first.
 MATERIALIZATIONS_SHOWN = 50
 
 
 def kind_of(kind: str) -> str:
-    """The stored kind (``entity``, ``feature_view``, ``feature_service``) for any spelling."""
+    """The stored kind (``entity``, ``feature_view``, ``on_demand_view``, ``feature_service``)."""
     found = _KINDS.get(str(kind).strip().lower())
     if found is None:
         raise InvalidInput(
-            f"unknown definition kind {kind!r}; use entity, view or service", field="kind"
+            f"unknown definition kind {kind!r}; use entity, view, on-demand or service",
+            field="kind",
         )
     return found
 
@@ -138,7 +149,7 @@ class CatalogEntry:
             parts += [item.name, item.dtype, item.description]
             if item.view:
                 parts.append(item.reference)
-            elif self.kind == VIEW:
+            elif self.kind in (VIEW, ON_DEMAND):
                 parts.append(f"{self.name}:{item.name}")
         parts += self.consumers
         return "\n".join(parts).lower()
@@ -255,6 +266,7 @@ def catalog_entries(
         key: json.loads(row.spec) for key, row in newest.items() if not row.removed
     }  # the current definitions, by (kind, name)
     views = {name: spec for (kind, name), spec in specs.items() if kind == VIEW}
+    on_demand = {name: spec for (kind, name), spec in specs.items() if kind == ON_DEMAND}
     entries: list[CatalogEntry] = []
     for (kind, name), spec in sorted(specs.items(), key=lambda item: _rank(*item[0])):
         row = newest[(kind, name)]
@@ -280,16 +292,40 @@ def catalog_entries(
                     consumers=tuple(u.label for u in usages if u.uses_view(name)),
                 )
             )
+        elif kind == ON_DEMAND:
+            read = _on_demand_inputs(spec)
+            keys: dict[str, str] = {}
+            for view in read:
+                keys.update(_view_keys(views.get(view, {}), specs))
+            entries.append(
+                CatalogEntry(
+                    **common,
+                    features=_view_features(spec),
+                    join_keys=keys,
+                    related=read,
+                    newest_event=_oldest(freshness.get(v, (None, None))[0] for v in read),
+                    materialized_at=_oldest(freshness.get(v, (None, None))[1] for v in read),
+                    consumers=tuple(u.label for u in usages if u.uses_view(name)),
+                )
+            )
         elif kind == SERVICE:
-            features = _service_features(spec, views)
+            features = _service_features(spec, {**views, **on_demand})
             read = tuple(dict.fromkeys(item.view for item in features))
+            # Freshness is the stored views': an on-demand view is computed when asked.
+            stored = tuple(
+                dict.fromkeys(
+                    v
+                    for view in read
+                    for v in (_on_demand_inputs(on_demand[view]) if view in on_demand else (view,))
+                )
+            )
             entries.append(
                 CatalogEntry(
                     **common,
                     features=features,
                     related=read,
-                    newest_event=_oldest(freshness.get(v, (None, None))[0] for v in read),
-                    materialized_at=_oldest(freshness.get(v, (None, None))[1] for v in read),
+                    newest_event=_oldest(freshness.get(v, (None, None))[0] for v in stored),
+                    materialized_at=_oldest(freshness.get(v, (None, None))[1] for v in stored),
                     consumers=tuple(u.label for u in usages if u.service == name),
                 )
             )
@@ -317,6 +353,15 @@ def _view_features(spec: Mapping[str, Any]) -> tuple[CatalogFeature, ...]:
         CatalogFeature(str(f["name"]), str(f.get("dtype", "?")), str(f.get("description", "")))
         for f in spec.get("features", ())
         if isinstance(f, dict) and "name" in f
+    )
+
+
+def _on_demand_inputs(spec: Mapping[str, Any]) -> tuple[str, ...]:
+    """The feature views an on-demand view reads (its request sources are not stored)."""
+    return tuple(
+        str(source["view"])
+        for source in spec.get("sources", ())
+        if isinstance(source, dict) and "view" in source
     )
 
 

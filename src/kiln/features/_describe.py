@@ -33,7 +33,7 @@ from kiln.features._catalog import (
     model_usages,
     view_freshness,
 )
-from kiln.features._registry import ENTITY, SERVICE, VIEW, _newest
+from kiln.features._registry import ENTITY, ON_DEMAND, SERVICE, VIEW, _newest
 
 __all__ = ["describe"]
 
@@ -44,13 +44,13 @@ def _pick(
     name: str,
     kind: str | None,
 ) -> FeatureDefinitionRow:
-    """The current definition called ``name``: a view, else a service, else an entity."""
-    kinds = [kind_of(kind)] if kind else [VIEW, SERVICE, ENTITY]
+    """The current definition called ``name``: a view, an on-demand view, a service, an entity."""
+    kinds = [kind_of(kind)] if kind else [VIEW, ON_DEMAND, SERVICE, ENTITY]
     for candidate in kinds:
         row = newest.get((candidate, name))
         if row is not None and not row.removed:
             return row
-    what = LABELS[kinds[0]] if kind else "entity, feature view or service"
+    what = LABELS[kinds[0]] if kind else "entity, feature view, on-demand view or service"
     for candidate in kinds:
         row = newest.get((candidate, name))
         if row is not None:
@@ -144,7 +144,7 @@ def _consumers(
     for usage in usages:
         if usage.label not in entry.consumers:
             continue
-        candidates = [entry.name] if entry.kind == VIEW else list(entry.related)
+        candidates = [entry.name] if entry.kind in (VIEW, ON_DEMAND) else list(entry.related)
         views = {v: usage.views.get(v) for v in candidates if usage.uses_view(v)}
         trained = {
             view: {
@@ -198,7 +198,9 @@ def describe(
     entries = {(e.kind, e.name): e for e in catalog_entries(newest, freshness, usages)}
     entry = entries[(row.kind, row.name)]
     spec = json.loads(row.spec)
-    versions = {n: r.version for (k, n), r in newest.items() if k == VIEW and not r.removed}
+    versions = {
+        n: r.version for (k, n), r in newest.items() if k in (VIEW, ON_DEMAND) and not r.removed
+    }
     found: dict[str, Any] = {
         **entry.to_dict(),
         "created_by": row.created_by,
@@ -240,9 +242,26 @@ def describe(
         found["services"] = [
             e.name for e in entries.values() if e.kind == SERVICE and row.name in e.related
         ]
+    elif row.kind == ON_DEMAND:
+        found["schema"] = {
+            "join_keys": entry.join_keys,
+            "views": list(entry.related),
+            "request": [source for source in spec.get("sources", ()) if "request" in source],
+            "transform": {k: v for k, v in spec.get("transform", {}).items() if k != "code"},
+            "code": spec.get("transform", {}).get("code", ""),
+            "features": [asdict(item) for item in entry.features],
+        }
+        found["freshness"] = {
+            "newest_event": entry.newest_event,
+            "materialized_at": entry.materialized_at,
+        }
+        found["services"] = [
+            e.name for e in entries.values() if e.kind == SERVICE and row.name in e.related
+        ]
     elif row.kind == SERVICE:
         found["views"] = [
-            _service_view(entries.get((VIEW, view)), view, entry) for view in entry.related
+            _service_view(entries.get((VIEW, view)) or entries.get((ON_DEMAND, view)), view, entry)
+            for view in entry.related
         ]
         found["freshness"] = {
             "newest_event": entry.newest_event,
@@ -256,9 +275,16 @@ def describe(
 def _service_view(view: CatalogEntry | None, name: str, service: CatalogEntry) -> dict[str, Any]:
     features = [item.name for item in service.features if item.view == name]
     if view is None:  # the service names a view that is gone (apply refuses this; old rows may not)
-        return {"name": name, "version": None, "features": features, "newest_event": None}
+        return {
+            "name": name,
+            "kind": None,
+            "version": None,
+            "features": features,
+            "newest_event": None,
+        }
     return {
         "name": name,
+        "kind": view.kind,
         "version": view.version,
         "features": features,
         "newest_event": view.newest_event,

@@ -27,11 +27,23 @@ from kiln.server.ui._templates import render
 router = APIRouter(route_class=UiRoute)
 
 NamePath = Annotated[str, Path(min_length=1, max_length=128)]
-_SEGMENTS = {"entity": "entities", "feature_view": "views", "feature_service": "services"}
+#: Views and on-demand views share one namespace, so they share the ``views`` pages.
+_SEGMENTS = {
+    "entity": "entities",
+    "feature_view": "views",
+    "on_demand_view": "views",
+    "feature_service": "services",
+}
+_TEMPLATES = {
+    "entity": "feature_entity.html",
+    "feature_view": "feature_view.html",
+    "on_demand_view": "feature_on_demand.html",
+    "feature_service": "feature_service.html",
+}
 
 
 def definition_url(kind: str, name: str) -> str:
-    """The page of a definition (``kind`` as stored: entity, feature_view, feature_service)."""
+    """The page of a definition (``kind`` as stored: entity, feature_view, feature_service…)."""
     return f"/features/{_SEGMENTS[kind]}/{quote(name, safe='')}"
 
 
@@ -106,6 +118,7 @@ def catalog_page(
         title="Features",
         q=q or "",
         views=[e for e in entries if e.kind == "feature_view"],
+        on_demand=[e for e in entries if e.kind == "on_demand_view"],
         services=[e for e in entries if e.kind == "feature_service"],
         entities=[e for e in entries if e.kind == "entity"],
         applied=applied,
@@ -114,17 +127,33 @@ def catalog_page(
     )
 
 
-def _page(request: Request, db: DbDep, viewing: Any, name: str, kind: str) -> Response:
+def _describe(db: DbDep, project: str, name: str, kinds: tuple[str, ...]) -> dict[str, Any]:
+    """The first of ``kinds`` called ``name`` (the first kind's NotFound when none is)."""
+    from kiln.errors import NotFound
     from kiln.features._describe import describe
 
-    found = db.read(describe, viewing.project, name, kind)
+    missing: NotFound | None = None
+    for kind in kinds:
+        try:
+            found: dict[str, Any] = db.read(describe, project, name, kind)
+        except NotFound as error:
+            missing = missing or error
+            continue
+        return found
+    assert missing is not None
+    raise missing
+
+
+def _page(request: Request, db: DbDep, viewing: Any, name: str, *kinds: str) -> Response:
+    found = _describe(db, viewing.project, name, kinds)
+    kind = found["kind"]
     return render(
         request,
-        f"feature_{kind}.html",
+        _TEMPLATES[kind],
         viewing,
-        title=f"{found['kind'].replace('_', ' ').capitalize()} {name}",
+        title=f"{kind.replace('_', ' ').capitalize()} {name}",
         found=found,
-        statistics=_statistics(found) if kind == "view" else [],
+        statistics=_statistics(found) if kind == "feature_view" else [],
         definition_url=definition_url,
         model_version_url=model_version_url,
     )
@@ -132,14 +161,17 @@ def _page(request: Request, db: DbDep, viewing: Any, name: str, kind: str) -> Re
 
 @router.get("/features/views/{name}")
 def view_page(request: Request, name: NamePath, db: DbDep, viewing: Reader) -> Response:
-    """Schema, freshness, statistics per feature, consumers, versions, materializations."""
-    return _page(request, db, viewing, name, "view")
+    """Schema, freshness, statistics per feature, consumers, versions, materializations.
+
+    An on-demand view's page (inputs, transformation, consumers) is here too.
+    """
+    return _page(request, db, viewing, name, "feature_view", "on_demand_view")
 
 
 @router.get("/features/services/{name}")
 def service_page(request: Request, name: NamePath, db: DbDep, viewing: Reader) -> Response:
     """The service's features, the freshness of each view it reads, its consumers, versions."""
-    return _page(request, db, viewing, name, "service")
+    return _page(request, db, viewing, name, "feature_service")
 
 
 @router.get("/features/entities/{name}")
