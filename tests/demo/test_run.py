@@ -3,27 +3,32 @@
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import Callable
+from datetime import timedelta
 
 from rich.console import Console
 
 from kiln import auth
 from kiln.context import Context
 from kiln.demo import DEMO_PROJECT
-from kiln.demo._run import DEMO_USER, run
+from kiln.demo._run import DEMO_USER, DemoState, run
 
 
 def test_demo_runs_twice_and_reports_each_stage(make_context: Callable[..., Context]) -> None:
     context = make_context()
+    texts = []
     for _ in range(2):  # re-running is harmless
         out = io.StringIO()
         state = run(context, n_transactions=5_000, console=Console(file=out, width=200))
         text = out.getvalue()
+        texts.append(" ".join(text.split()))  # as one line: the console wraps long summaries
         for number, stage in enumerate(
             (
                 "Stores",
                 "Project and access",
                 "Demo data",
+                "Feature store: definitions → point-in-time training set → online",
                 "Pipeline: ingest → check → features → train → evaluate → register",
                 "Quality gate on drifted data",
                 "Model registry",
@@ -43,6 +48,9 @@ def test_demo_runs_twice_and_reports_each_stage(make_context: Callable[..., Cont
         assert "revoked token → 401" in text
         assert "Where to look" in text
         assert str(context.settings.home / "demo" / "data") in text
+        assert "training set of 5,000 payments from fraud_features" in texts[-1]
+        assert f"kiln --project {DEMO_PROJECT} features describe fraud_features" in texts[-1]
+        assert f":{context.settings.port}/features" in texts[-1]
     assert state.reference is not None
     assert len(state.reference.transactions) == 5_000
     assert len(state.blobs) == 6
@@ -50,7 +58,7 @@ def test_demo_runs_twice_and_reports_each_stage(make_context: Callable[..., Cont
     assert all(c.auc > 0.6 for c in state.candidates)  # 5,000 rows: a small sample
     assert "is champion through its gate (auc-floor passed" in text
     assert "Kiln's SDK loads it (100%" in text
-    assert "10 pages rendered over the demo project" in text
+    assert "12 pages rendered over the demo project" in texts[-1]
     import kiln
     from kiln import registry
 
@@ -76,3 +84,56 @@ def test_demo_runs_twice_and_reports_each_stage(make_context: Callable[..., Cont
     assert len(live) == 1  # the earlier run's token was revoked
     actions = {e.action for e in db.read(auth.list_entries, project=DEMO_PROJECT, limit=1000)}
     assert {"create_token", "update_project", "revoke_token"} <= actions
+    _check_feature_stage(make_context(project=DEMO_PROJECT), state, texts)
+
+
+def _check_feature_stage(demo: Context, state: DemoState, texts: list[str]) -> None:
+    """Applied once (the re-run changes nothing), a full training set, customers online, a model.
+
+    ``demo`` is a context of the demo's store in its project.
+    """
+    from kiln import registry
+    from kiln.demo import _features
+    from kiln.features import FeatureStore
+
+    assert "apply: 6 added (customer v1, merchant v1, customer_activity v1" in texts[0]
+    assert "apply: nothing changed (6 definitions as applied before)" in texts[1]
+    assert state.reference is not None
+    tx = state.reference.transactions
+    store = FeatureStore(demo)
+    try:
+        applied = store.definitions()
+        assert set(applied.views) == {"customer_activity", "merchant_history"}
+        assert set(applied.on_demand) == {"payment_context"}
+        assert set(applied.services) == {"fraud_features"}
+        assert store.version_of("feature_view", "customer_activity") == 1  # still v1
+        training = store.get_historical_features(
+            _features.training_entities(tx), "fraud_features", timestamp=_features.SCORED_AT
+        )
+        assert training["transaction_id"].tolist() == tx["transaction_id"].tolist()
+        end = state.reference.config.window_end.to_pydatetime()
+        last = tx.groupby("customer_id")["event_timestamp"].max()
+        active = last[last >= end - timedelta(days=7)].index
+        found = store.get_online_features(
+            {"customer_id": list(tx["customer_id"].unique())},
+            ["customer_activity:tx_count_7d"],
+            now=end,
+        )
+        present = {
+            key
+            for key, status in zip(
+                found.values["customer_id"], found.statuses["tx_count_7d"], strict=True
+            )
+            if status == "present"
+        }
+        assert present == set(active)  # every customer of the last week, and only them
+    finally:
+        store.close()
+    version = registry.get_model_version(_features.ONLINE_MODEL, 2)  # one per demo run
+    assert version.run_id is not None
+    assert version.tags["kiln.feature_service"] == "fraud_features"  # inherited from its run
+    assert json.loads(version.tags["kiln.feature_views"]) == {
+        "customer_activity": 1,
+        "merchant_history": 1,
+        "payment_context": 1,
+    }

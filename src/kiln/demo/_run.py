@@ -15,6 +15,7 @@ from rich.markup import escape
 from kiln import auth
 from kiln.context import Context
 from kiln.demo import DEMO_PROJECT
+from kiln.demo._features import stage_features
 from kiln.demo._mlflow import stage_mlflow
 from kiln.demo._ui import stage_ui
 from kiln.demo.data import DemoData, generate
@@ -321,6 +322,7 @@ STAGES: list[tuple[str, Stage]] = [
     ("Stores", stage_store),
     ("Project and access", stage_project),
     ("Demo data", stage_data),
+    ("Feature store: definitions → point-in-time training set → online", stage_features),
     ("Pipeline: ingest → check → features → train → evaluate → register", stage_pipeline),
     ("Quality gate on drifted data", stage_gate),
     ("Model registry", stage_registry),

@@ -41,6 +41,8 @@ def stage_ui(state: DemoState) -> str:
         "paused run": f"/pipelines/runs/{state.paused_run}",
         "dataset": "/datasets/demo-transactions",
         "lineage": f"/lineage?node=models:/fraud-detector/{state.registered[0]['version']}",
+        "features": "/features",
+        "feature view": "/features/views/customer_activity",
     }
     with BackgroundServer(create_app(served)) as url:
         _server_ms(url + "/")  # first render compiles the templates
