@@ -16,7 +16,8 @@ Then the online path through ``FeatureStore``: materializing N entities x
 hourly rows (8 features) from Parquet into the SQLite online store (and
 Redis at 127.0.0.1:6379 when it answers), and ``get_online_features`` for 1
 and 100 entities x 8 features (p50/p99 over 2,000 reads each, with the
-per-read definitions check included).
+per-read definitions check included); then ``check_skew`` sampling 100
+entities of that view (best and median of 5 seeds; it must find no skew).
 """
 
 from __future__ import annotations
@@ -150,6 +151,16 @@ def online(entities: int, hours: int, rng: np.random.Generator) -> dict[str, obj
         results: dict[str, object] = {
             "materialize_s": round(materialize_s, 3),
             "keys_written": done.keys_written,
+        }
+        timings = []
+        for seed in range(5):
+            began = time.perf_counter()
+            skew = store.check_skew(sample=100, seed=seed)
+            timings.append(time.perf_counter() - began)
+            assert skew.ok, skew.mismatches[:3]
+        results["skew_check_100_keys_s"] = {
+            "best": round(min(timings), 3),
+            "median": round(sorted(timings)[len(timings) // 2], 3),
         }
         for count in (1, 100):
             timings = []

@@ -253,3 +253,63 @@ def test_bad_cli_input_exits_with_its_code_and_says_what_to_do(tmp_path: Path) -
         assert done.returncode == code, (args, done.stdout, done.stderr)
         assert words in done.stderr, (args, done.stderr)
         assert "Traceback" not in done.stderr
+
+
+def test_skew_exits_1_naming_the_key_when_online_differs(tmp_path: Path) -> None:
+    import orjson
+
+    from kiln.config import Settings
+    from kiln.context import Context
+    from kiln.features import FeatureStore
+    from kiln.features._online_rows import encode_key, online_table, to_micros
+
+    home = _catalog_home(tmp_path)
+    end = "2026-01-03T00:00:00+00:00"
+    assert kiln(home, "features", "materialize", "--end", end, cwd=tmp_path).returncode == 0
+    clean = kiln(home, "features", "skew", cwd=tmp_path)
+    assert clean.returncode == 0, clean.stderr
+    assert "customer_stats: 2 of 2 served keys compared on 2 features" in clean.stdout
+    assert "no skew" in clean.stdout
+
+    context = Context(Settings(home=home))
+    try:
+        store = FeatureStore(context)
+        store.online.write(
+            online_table("default", "customer_stats"),
+            [
+                (
+                    encode_key([2]),
+                    to_micros(datetime(2026, 1, 1, 6, tzinfo=UTC)),
+                    orjson.dumps({"spend": 4.5, "segment": None}),
+                )
+            ],
+        )
+        store.close()
+    finally:
+        context.close()
+    skewed = kiln(home, "features", "skew", "customer_stats", "--sample", "5", cwd=tmp_path)
+    assert skewed.returncode == 1, (skewed.stdout, skewed.stderr)
+    assert "customer_id=2" in skewed.stdout
+    assert "value" in skewed.stdout
+    assert "1 of 4 values differ (25.00%), on 1 keys" in skewed.stdout
+    body = json.loads(kiln(home, "features", "skew", "--json", cwd=tmp_path).stdout)
+    assert body["ok"] is False
+    (detail,) = body["views"][0]["details"]
+    assert detail["key"] == {"customer_id": 2}
+    assert (detail["feature"], detail["online_value"], detail["offline_value"]) == (
+        "spend",
+        4.5,
+        4.0,
+    )
+    assert (
+        "Exits 1 when any mismatch" in kiln(home, "features", "skew", "--help", cwd=tmp_path).stdout
+    )
+
+    for args, code, words in [
+        (("--sample", "0"), 6, "sample must be"),
+        (("custmer_stats",), 3, "did you mean customer_stats"),
+    ]:
+        done = kiln(home, "features", "skew", *args, cwd=tmp_path)
+        assert done.returncode == code, (args, done.stdout, done.stderr)
+        assert words in done.stderr
+        assert "Traceback" not in done.stderr

@@ -388,6 +388,34 @@ def test_the_servers_store_sees_an_apply_made_after_it_started(served: Served) -
     assert gone.status_code == 200
 
 
+def test_a_skew_check_of_a_view(served: Served) -> None:
+    checked = served.client.get("/api/v1/features/views/customer_stats/skew", params={"seed": 3})
+    assert checked.status_code == 200, checked.text
+    body = checked.json()
+    assert (body["ok"], body["sample"], body["seed"]) == (True, 100, 3)
+    (view,) = body["views"]
+    # Customers 1 and 2 are served at the watermark; customer 3 was beyond the ttl.
+    assert (view["view"], view["population"], view["sampled"]) == ("customer_stats", 2, 2)
+    assert view["keys"] == [{"customer_id": 1}, {"customer_id": 2}]
+    assert view["values_compared"] == 6
+    assert view["details"] == []
+    one = served.client.get("/api/v1/features/views/customer_stats/skew", params={"sample": 1})
+    assert one.json()["views"][0]["sampled"] == 1
+
+    skew = "/api/v1/features/views/{}/skew"
+    for params, status, field in [
+        ({"sample": 0}, 400, "sample"),
+        ({"sample": 20_000}, 400, "sample"),
+        ({"tolerance": -1}, 400, "tolerance"),
+        ({"sample": "many"}, 422, "query.sample"),
+    ]:
+        _error(served.client.get(skew.format("customer_stats"), params=params), status, field)
+    missing = _error(served.client.get(skew.format("customer_stat")), 404)
+    assert "did you mean customer_stats" in missing["message"]
+    refused = _error(served.client.get(skew.format("spend_share")), 400, "views")
+    assert "computed at read time" in refused["message"]
+
+
 # -- roles ----------------------------------------------------------------------------------
 
 

@@ -22,10 +22,10 @@ from kiln.errors import InvalidInput
 
 if TYPE_CHECKING:
     from kiln.context import Context
-    from kiln.features import FeatureStore
+    from kiln.features import FeatureStore, SkewReport
 
 NAME = "features"
-HELP = "Feature store: apply, list/search, describe, materialize, read online."
+HELP = "Feature store: apply, list/search, describe, materialize, read online, check skew."
 app = typer.Typer(no_args_is_help=True)
 
 JSON = typer.Option(False, "--json", help="Print JSON instead of a table.")
@@ -334,3 +334,71 @@ def online(
                 stamp(found.event_timestamps[name][index]),
             )
     console.print(table)
+
+
+@app.command("skew")
+def skew(
+    ctx: typer.Context,
+    views: list[str] = typer.Argument(
+        None, help="Feature views (default: every one materialized or pushed to)."
+    ),
+    sample: int = typer.Option(100, "--sample", help="Entities compared per view."),
+    seed: int = typer.Option(
+        0, "--seed", help="Seed of the sample (the same seed, the same keys)."
+    ),
+    tolerance: float = typer.Option(
+        1e-9, "--tolerance", help="Relative tolerance for float features."
+    ),
+    as_json: bool = JSON,
+) -> None:
+    """Compare a sample of online rows with what training reads for the same keys and times.
+
+    Prints each mismatch (value, stale, missing_online, unexpected_online) and
+    a summary per view. Exits 1 when any mismatch is found, 0 when none is.
+    """
+    kiln = context(ctx)
+    with _store(kiln) as store:
+        report = store.check_skew(views or None, sample=sample, seed=seed, tolerance=tolerance)
+    if as_json:
+        print_json(report.to_dict())
+    else:
+        _print_skew(report)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+def _print_skew(report: SkewReport) -> None:
+    """The mismatches as a table, then one summary line per view checked or skipped."""
+    from rich.table import Table
+
+    from kiln.cli._features_layout import stamp
+
+    if report.mismatches:
+        table = Table(header_style="bold")
+        for column in ("view", "key", "feature", "kind", "online", "offline"):
+            table.add_column(column)
+        for item in report.mismatches:
+            table.add_row(
+                item.view,
+                ", ".join(f"{k}={v}" for k, v in item.key.items()),
+                item.feature,
+                f"[red]{item.kind}[/]",
+                f"{item.online_value!r} @ {stamp(item.online_event_timestamp)}",
+                f"{item.offline_value!r} @ {stamp(item.offline_event_timestamp)}",
+            )
+        console.print(table)
+    for view in report.views:
+        mark = f"as of {stamp(view.watermark)}" if view.watermark else "as of each newest push"
+        verdict = (
+            "[green]no skew[/]"
+            if view.ok
+            else f"[red]{len(view.mismatches)} of {view.values_compared} values differ "
+            f"({view.mismatch_rate:.2%}), on {view.mismatched_keys} keys[/]"
+        )
+        console.print(
+            f"{view.view}: {len(view.keys)} of {view.population:,} served keys compared on "
+            f"{len(view.features)} features {mark}: {verdict}",
+            highlight=False,
+        )
+    for name, reason in report.skipped.items():
+        console.print(f"{name}: skipped, {reason}", highlight=False)

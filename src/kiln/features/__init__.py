@@ -5,7 +5,8 @@ features apply`` versions them in the metadata store. Training sets come
 from ``get_historical_features`` (exact point-in-time joins on DuckDB);
 ``materialize`` copies the newest values into the online store (SQLite by
 default, Redis in production) and ``get_online_features`` reads them back
-with their event times and status. docs/features.md has the details.
+with their event times and status; ``check_skew`` compares a sample of
+online rows with what training reads. docs/features.md has the details.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     from kiln.features._online import OnlineStore, open_online_store
     from kiln.features._online_read import OnlineFeatures
     from kiln.features._registry import ApplyResult
+    from kiln.features._skew_report import SkewMismatch, SkewReport, ViewSkew
     from kiln.features._sources import (
         CsvSource,
         DatasetSource,
@@ -33,6 +35,7 @@ if TYPE_CHECKING:
     )
     from kiln.features._store import (
         FeatureStore,
+        check_skew,
         feature_store,
         get_historical_features,
         get_online_features,
@@ -62,9 +65,13 @@ __all__ = [
     "PostgresSource",
     "PushSource",
     "RequestSource",
+    "SkewMismatch",
+    "SkewReport",
     "Source",
     "TrainingFeatures",
+    "ViewSkew",
     "catalog",
+    "check_skew",
     "describe",
     "feature_store",
     "get_historical_features",
@@ -93,6 +100,9 @@ _HOMES = {
     "open_online_store": "_online",
     "OnlineFeatures": "_online_read",
     "ApplyResult": "_registry",
+    "SkewMismatch": "_skew_report",
+    "SkewReport": "_skew_report",
+    "ViewSkew": "_skew_report",
     "CsvSource": "_sources",
     "DatasetSource": "_sources",
     "DuckDBSource": "_sources",
@@ -101,6 +111,7 @@ _HOMES = {
     "PushSource": "_sources",
     "Source": "_sources",
     "FeatureStore": "_store",
+    "check_skew": "_store",
     "feature_store": "_store",
     "get_historical_features": "_store",
     "get_online_features": "_store",

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from kiln.context import Context
     from kiln.features._online import OnlineStore
     from kiln.features._registry import ApplyResult
+    from kiln.features._skew_report import SkewReport
 
 __all__ = [
     "FeatureStore",
@@ -359,6 +360,24 @@ class FeatureStore:
         if self._online is not None:
             self._online.close()
 
+    def check_skew(
+        self,
+        views: Sequence[str] | None = None,
+        *,
+        sample: int = 100,
+        seed: int = 0,
+        tolerance: float = 1e-9,
+    ) -> SkewReport:
+        """Compare a sample of online rows with what training reads for the same keys and times.
+
+        ``sample`` entities per view (drawn with ``seed``), compared feature
+        by feature as of the view's watermark; floats within ``tolerance``
+        (relative). docs/features.md, "Skew check", states the rules.
+        """
+        from kiln.features._skew import check_store
+
+        return check_store(self, views, sample=sample, seed=seed, tolerance=tolerance)
+
 
 _STORES: weakref.WeakKeyDictionary[Context, FeatureStore] = weakref.WeakKeyDictionary()
 _STORES_LOCK = threading.Lock()
@@ -437,3 +456,15 @@ def materialize(
 def push(view: str, rows: Any, *, context: Context | None = None) -> int:
     """``FeatureStore.push`` on the current context's store."""
     return feature_store(context).push(view, rows)
+
+
+def check_skew(
+    views: Sequence[str] | None = None,
+    *,
+    sample: int = 100,
+    seed: int = 0,
+    tolerance: float = 1e-9,
+    context: Context | None = None,
+) -> SkewReport:
+    """``FeatureStore.check_skew`` on the current context's store."""
+    return feature_store(context).check_skew(views, sample=sample, seed=seed, tolerance=tolerance)

@@ -2,8 +2,9 @@
 
 Viewers search the catalog (``GET /features?q=``), describe a definition
 (``GET /features/{views|services|entities}/{name}``) and read online
-features (``POST /features/online``, a read with a body); editors push rows
-(``POST /features/push``). Online reads and pushes go through one
+features (``POST /features/online``, a read with a body) or check a view
+for training/serving skew (``GET /features/views/{name}/skew``); editors push
+rows (``POST /features/push``). Online reads and pushes go through one
 ``FeatureStore`` per project held for the app's context, so a read costs
 the store's own work plus one indexed check that no apply changed the
 definitions; like every sync route they run in the threadpool.
@@ -33,6 +34,8 @@ router = APIRouter(prefix="/features", tags=["features"])
 NamePath = Annotated[str, Path(min_length=1, max_length=128)]
 #: Entity rows one online read may ask for.
 MAX_ENTITIES = 10_000
+#: Keys one skew check over HTTP may sample.
+MAX_SKEW_SAMPLE = 10_000
 
 
 class _Body(BaseModel):
@@ -152,6 +155,28 @@ def push_rows(
     view = store.view(body.view)
     pushed = store.push(view.name, pushed_rows(view, body.rows))
     return JSONResponse({"view": view.name, "pushed": pushed})
+
+
+@router.get("/views/{name}/skew")
+def check_view_skew(
+    name: NamePath,
+    context: ContextDep,
+    caller: Viewer,
+    project: RequestProject,
+    sample: int = 100,
+    seed: int = 0,
+    tolerance: float = 1e-9,
+) -> JSONResponse:
+    """The skew check of one view: a sample of online rows against what training reads."""
+    if sample > MAX_SKEW_SAMPLE:
+        raise InvalidInput(
+            f"sample {sample:,} is too large; at most {MAX_SKEW_SAMPLE:,} keys per check",
+            field="sample",
+        )
+    report = store_for(context, project).check_skew(
+        [name], sample=sample, seed=seed, tolerance=tolerance
+    )
+    return JSONResponse(jsonable(report.to_dict()))
 
 
 @router.get("/{kind}/{name}")
