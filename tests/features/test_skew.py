@@ -389,3 +389,20 @@ def test_unmaterialized_views_are_skipped_when_none_are_named(
     assert isinstance(report, SkewReport)
     assert [view.view for view in report.views] == ["customer_stats"]
     assert report.skipped == {"clicks": "nothing pushed or materialized yet"}
+
+
+def test_infinities_survive_the_online_codec(store: FeatureStore, tmp_path: Path) -> None:
+    write_rows(
+        tmp_path / "stats.parquet",
+        [row(1, 2, float("inf")), row(2, 2, float("-inf")), row(3, 2, 1.5)],
+    )
+    store.apply(Definitions.of(stats_view(tmp_path / "stats.parquet")))
+    store.materialize(end=NOW)
+    found = store.get_online_features(
+        [{"customer_id": 1}, {"customer_id": 2}, {"customer_id": 3}],
+        ["customer_stats:spend"],
+        now=NOW,
+    )
+    assert found.values["spend"] == [float("inf"), float("-inf"), 1.5]
+    assert found.statuses["spend"] == ["present", "present", "present"]
+    assert store.check_skew().ok

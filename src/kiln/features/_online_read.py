@@ -50,6 +50,7 @@ class _ViewPlan:
     features: tuple[str, ...]
     outputs: tuple[str, ...]
     timestamps: tuple[str, ...]
+    floats: tuple[str, ...]
     ttl_micros: int | None
 
 
@@ -171,6 +172,7 @@ class ReadPlan:
                     features=tuple(names),
                     outputs=tuple(outputs[position : position + len(names)]),
                     timestamps=tuple(n for n in names if dtypes[n] == "timestamp"),
+                    floats=tuple(n for n in names if dtypes[n] == "float64"),
                     ttl_micros=None if view.ttl is None else view.ttl // _MICROSECOND,
                 )
             )
@@ -214,7 +216,7 @@ class ReadPlan:
                 event, payload = item
                 expired = plan.ttl_micros is not None and moment - event > plan.ttl_micros
                 stamp = from_micros(event)
-                decoded = None if expired else decode_payload(payload, plan.timestamps)
+                decoded = None if expired else decode_payload(payload, plan.timestamps, plan.floats)
                 for index, feature in enumerate(plan.features):
                     if expired:
                         found_status[index][row_index] = EXPIRED

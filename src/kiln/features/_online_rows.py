@@ -11,7 +11,8 @@ One encoding, used by every writer (materialization, push) and every reader
 - a *payload* is a JSON object of the row's features: absent features read
   as missing (a row written before a feature was added), timestamps travel
   as integer microseconds since the epoch (UTC) and come back as aware
-  datetimes, NaN becomes null.
+  datetimes, NaN becomes null, and ``±inf`` — which JSON cannot hold —
+  travels as the strings ``"inf"`` / ``"-inf"`` and comes back a float.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ __all__ = [
 ]
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_INFINITIES: dict[Any, str] = {float("inf"): "inf", float("-inf"): "-inf"}
 _MICROSECOND = timedelta(microseconds=1)
 
 
@@ -104,6 +106,8 @@ def _python_column(table: pa.Table, name: str) -> list[Any]:
         column = pc.cast(pc.cast(column, pa.timestamp("us", tz="UTC")), pa.int64())
     elif pa.types.is_floating(column.type):
         column = pc.if_else(pc.is_nan(column), None, column)
+        if pc.any(pc.is_inf(column)).as_py():  # rare: a Python pass only then
+            return [_INFINITIES.get(v, v) if v is not None else None for v in column.to_pylist()]
     values: list[Any] = column.to_pylist()
     return values
 
@@ -125,11 +129,17 @@ def encode_payloads(table: pa.Table, features: Sequence[str]) -> list[bytes]:
     return [dumps(dict(zip(names, values, strict=True))) for values in zip(*columns, strict=True)]
 
 
-def decode_payload(payload: bytes, timestamps: Sequence[str]) -> dict[str, Any]:
-    """A payload's features; those named in ``timestamps`` come back as aware datetimes."""
+def decode_payload(
+    payload: bytes, timestamps: Sequence[str], floats: Sequence[str] = ()
+) -> dict[str, Any]:
+    """A payload's features: ``timestamps`` come back as aware datetimes, ``floats`` as floats."""
     values: dict[str, Any] = orjson.loads(payload)
     for name in timestamps:
         value = values.get(name)
         if isinstance(value, int):
             values[name] = from_micros(value)
+    for name in floats:
+        value = values.get(name)
+        if isinstance(value, str):  # "inf" or "-inf"
+            values[name] = float(value)
     return values

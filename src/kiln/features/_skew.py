@@ -329,9 +329,12 @@ def _online(
 ) -> list[tuple[datetime, dict[str, Any]] | None]:
     """Each chosen entity's stored row, raw: its event time and its decoded features."""
     timestamps = [f.name for f in view.features if f.dtype == "timestamp"]
+    floats = [f.name for f in view.features if f.dtype == "float64"]
     stored = store.read(table_name, encode_keys(chosen, list(view.join_keys)))
     return [
-        None if item is None else (from_micros(item[0]), decode_payload(item[1], timestamps))
+        None
+        if item is None
+        else (from_micros(item[0]), decode_payload(item[1], timestamps, floats))
         for item in stored
     ]
 
