@@ -28,6 +28,7 @@ from kiln.cli import (
     projects,
     runs,
     schedules,
+    serve,
     server,
     tokens,
     users,
@@ -38,7 +39,7 @@ from kiln.errors import KilnError
 
 __all__ = ["app", "main"]
 
-for _module in (doctor, admin, server, demo, lineage, schedules, gc):
+for _module in (doctor, admin, server, serve, demo, lineage, schedules, gc):
     _module.register(app)
 for _group in (
     db,

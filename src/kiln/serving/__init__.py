@@ -1,9 +1,62 @@
 """Model serving: online inference, batching, traffic, prediction log, batch scoring.
 
-Nothing here is built yet beyond the package; docs/serving.md says what is
-and how it fits together. Importing it imports no ML or web library.
+::
+
+    kiln serve URI …  ──►  _app.create_app: /v1 predict, /v2 (Open Inference Protocol), /metrics
+                              │  _inputs.py   JSON bodies → typed NumPy columns (Rows)
+                              │  _v2.py       V2 tensors ↔ columns, metadata, error bodies
+                              ▼
+                           _models.ModelSet: ModelSpec → _loaded.ServedModel (registry
+                              │  versions resolved once), one _batching.MicroBatcher per
+                              ▼  model and method (adaptive micro-batches, bounded queue)
+                           _metrics.ServerMetrics: Prometheus counters and histograms
+
+docs/serving.md has the details. Importing this package imports no ML or web library.
 """
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from kiln.serving._app import create_app
+    from kiln.serving._batching import MicroBatcher, Overloaded
+    from kiln.serving._inputs import Rows
+    from kiln.serving._loaded import ServedModel, load_served
+    from kiln.serving._models import ModelSpec
+
+__all__ = [
+    "MicroBatcher",
+    "ModelSpec",
+    "Overloaded",
+    "Rows",
+    "ServedModel",
+    "create_app",
+    "load_served",
+]
+
+_HOMES = {
+    "create_app": "_app",
+    "MicroBatcher": "_batching",
+    "Overloaded": "_batching",
+    "Rows": "_inputs",
+    "ServedModel": "_loaded",
+    "load_served": "_loaded",
+    "ModelSpec": "_models",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Import each public name on first use, so ``import kiln.serving`` stays light."""
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'kiln.serving' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f"kiln.serving.{home}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,0 +1,131 @@
+"""``kiln serve``: put models behind HTTP (plain JSON and the Open Inference Protocol V2)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from types import FrameType
+
+import typer
+
+from kiln.cli._app import options
+from kiln.cli._output import console
+
+
+def register(app: typer.Typer) -> None:
+    app.command("serve")(serve)
+
+
+def serve(
+    ctx: typer.Context,
+    models: list[str] = typer.Argument(
+        ...,
+        help="Models to serve: models:/name@alias, models:/name/3, runs:/ID/path or a folder; "
+        "NAME=URI serves one under another name.",
+    ),
+    host: str = typer.Option("127.0.0.1", help="Address to bind."),
+    port: int = typer.Option(8080, help="Port."),
+    workers: int = typer.Option(1, min=1, help="Worker processes (each loads every model)."),
+    batching: bool = typer.Option(
+        True, "--batching/--no-batching", help="Micro-batch concurrent requests per model."
+    ),
+    max_batch_size: int = typer.Option(64, min=1, help="Most rows per model call."),
+    max_wait_ms: float = typer.Option(
+        0.0, min=0.0, max=1000.0, help="How long a batch that is not full waits for more rows."
+    ),
+    max_queue_rows: int = typer.Option(
+        4096, min=1, help="Rows queued per model before requests get 503 with Retry-After."
+    ),
+    max_body_mb: float = typer.Option(8.0, min=0.001, help="Largest request body, in MiB."),
+    access_log: bool = typer.Option(
+        True, "--access-log/--no-access-log", help="One JSON line per request on stdout."
+    ),
+    log_level: str = typer.Option("info", help="debug, info, warning or error."),
+) -> None:
+    """Serve models: POST /v1/models/NAME/predict, /v2/models/NAME/infer, /metrics."""
+    import uvicorn
+
+    from kiln.serving._app import SPEC_ENVIRONMENT
+
+    specs: list[dict[str, object]] = []
+    for item in models:
+        name, equals, uri = item.partition("=")
+        if not equals or "://" in name or name.startswith(("models:", "runs:")):
+            name, uri = "", item
+        specs.append(
+            {
+                "uri": uri,
+                "name": name or None,
+                "batching": batching,
+                "max_batch_size": max_batch_size,
+                "max_wait_ms": max_wait_ms,
+                "max_queue_rows": max_queue_rows,
+            }
+        )
+    # Workers are separate processes: they read the models and settings from the environment.
+    for key, value in options(ctx).overrides.items():
+        os.environ[f"KILN_{key.upper()}"] = str(value)
+    os.environ[SPEC_ENVIRONMENT] = json.dumps(
+        {"models": specs, "max_body_bytes": int(max_body_mb * (1 << 20))}
+    )
+    _check_models(specs)
+    url = f"http://{host}:{port}"
+    console.print(
+        f"Serving {', '.join(str(s['name'] or s['uri']) for s in specs)} on [bold]{url}[/] "
+        f"(predict: {url}/v1/models/NAME/predict, V2: {url}/v2, metrics: {url}/metrics)",
+        highlight=False,
+    )
+    signal.signal(signal.SIGTERM, _exit_cleanly)  # uvicorn drains first, then re-raises it
+    uvicorn.run(
+        "kiln.serving._app:app_from_environment",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_config=_log_config(log_level, access_log),
+        access_log=False,
+        timeout_graceful_shutdown=30,
+    )
+
+
+def _check_models(specs: list[dict[str, object]]) -> None:
+    """Refuse bad options before starting workers (a worker's error would be a traceback)."""
+    from kiln.serving._models import ModelSpec
+
+    for spec in specs:
+        ModelSpec(**spec)  # type: ignore[arg-type]
+
+
+def _log_config(level: str, access_log: bool) -> dict[str, object]:
+    level = level.upper()
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {
+            "plain": {"format": "%(asctime)s %(levelname)-7s %(name)s: %(message)s"},
+            "access": {"format": "%(message)s"},
+        },
+        "handlers": {
+            "stderr": {"class": "logging.StreamHandler", "formatter": "plain"},
+            "access": {
+                "class": "logging.StreamHandler",
+                "formatter": "access",
+                "stream": "ext://sys.stdout",
+            },
+        },
+        "loggers": {
+            "uvicorn": {"handlers": ["stderr"], "level": level, "propagate": False},
+            "uvicorn.access": {"handlers": [], "level": "WARNING", "propagate": False},
+            "kiln": {"handlers": ["stderr"], "level": level, "propagate": False},
+            "kiln.serving.access": {
+                "handlers": ["access"] if access_log else [],
+                "level": "INFO" if access_log else "WARNING",
+                "propagate": False,
+            },
+        },
+    }
+
+
+def _exit_cleanly(_signum: int, _frame: FrameType | None) -> None:
+    raise SystemExit(0)

@@ -1,0 +1,484 @@
+"""The model server's HTTP app: plain JSON predict, the Open Inference Protocol V2, metrics.
+
+::
+
+    POST /v1/models/{name}/predict             records / columns / instances → predictions
+    GET  /v1/models                            what is served, versions, load times
+    GET  /v2/health/live | /v2/health/ready    liveness; readiness (false while loading)
+    GET  /v2                                   server metadata
+    GET  /v2/models/{name}[/versions/{v}]      model metadata (inputs from the signature)
+    GET  /v2/models/{name}[/versions/{v}]/ready
+    POST /v2/models/{name}[/versions/{v}]/infer
+    GET  /metrics                              Prometheus
+
+The inference routes read the body themselves (orjson, a size limit) and
+answer with ``Response`` objects, so no validation layer or DataFrame sits
+on the hot path; errors are answered in each protocol's shape — plain JSON
+``{"error_code", "message", "field", "request_id"}``, V2 ``{"error": …}`` —
+with 4xx for bad input, 404 for an unknown model, 503 (``Retry-After``)
+when a queue is full or models are still loading, and 500 with the request
+id when a model raises (logged, the server stays up).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from fastapi import FastAPI, Request
+from starlette.responses import Response
+
+from kiln._version import __version__
+from kiln.errors import InvalidInput, KilnError, NotFound, Unavailable
+from kiln.serving._batching import Overloaded
+from kiln.serving._models import ModelSet, ModelSpec, as_spec
+
+if TYPE_CHECKING:
+    from kiln.serving._loaded import ServedModel
+
+__all__ = ["DEFAULT_MAX_BODY_BYTES", "SPEC_ENVIRONMENT", "app_from_environment", "create_app"]
+
+log = logging.getLogger("kiln.serving")
+access = logging.getLogger("kiln.serving.access")
+
+DEFAULT_MAX_BODY_BYTES = 8 << 20
+_JSON = {"content-type": "application/json"}
+_STATUS = {InvalidInput: 400, NotFound: 404, Unavailable: 503}
+_NUMPY = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
+
+
+def _status(error: KilnError) -> int:
+    for cls in type(error).__mro__:
+        if cls in _STATUS:
+            return _STATUS[cls]
+    return 500
+
+
+def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(body, option=_NUMPY), status, headers={**_JSON, **(headers or {})})
+
+
+def _jsonable(values: Any) -> Any:
+    """An output array as orjson takes it (numeric arrays as they are: no Python lists)."""
+    import numpy as np
+
+    if isinstance(values, dict):
+        return {name: _jsonable(array) for name, array in values.items()}
+    array = np.asarray(values)
+    if array.dtype.kind in "biuf" and array.dtype.isnative:
+        return np.ascontiguousarray(array)
+    return array.tolist()
+
+
+def _predict_body() -> dict[str, Any]:
+    """The OpenAPI schema of ``/predict`` bodies (the route parses them itself)."""
+    table = {"type": "array", "minItems": 1, "items": {"type": "object"}}
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {
+                            "records": table,
+                            "dataframe_records": table,
+                            "columns": {"type": "object"},
+                            "dataframe_split": {"type": "object"},
+                            "instances": {"type": "array", "minItems": 1},
+                            "method": {"type": "string", "enum": ["predict", "predict_proba"]},
+                            "id": {"type": "string"},
+                        },
+                    }
+                }
+            },
+        }
+    }
+
+
+def _infer_body() -> dict[str, Any]:
+    tensor = {
+        "type": "object",
+        "required": ["name", "shape", "datatype", "data"],
+        "properties": {
+            "name": {"type": "string"},
+            "shape": {"type": "array", "items": {"type": "integer", "minimum": 0}},
+            "datatype": {"type": "string"},
+            "data": {"type": "array"},
+            "parameters": {"type": "object"},
+        },
+    }
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["inputs"],
+                        "properties": {
+                            "id": {"type": "string"},
+                            "parameters": {"type": "object"},
+                            "inputs": {"type": "array", "items": tensor, "minItems": 1},
+                            "outputs": {"type": "array", "items": {"type": "object"}},
+                        },
+                    }
+                }
+            },
+        }
+    }
+
+
+class _Server:
+    """The app's state and the logic of its routes."""
+
+    def __init__(self, models: ModelSet, max_body_bytes: int) -> None:
+        self.models = models
+        self.max_body_bytes = max_body_bytes
+        self.load_error: str | None = None
+
+    async def body(self, request: Request) -> Any:
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
+            raise _TooLarge(int(declared), self.max_body_bytes)
+        raw = await request.body()
+        if len(raw) > self.max_body_bytes:
+            raise _TooLarge(len(raw), self.max_body_bytes)
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            raise InvalidInput(f"the body is not valid JSON: {exc}", field="body") from None
+
+    def model(self, name: str, version: str | None) -> ServedModel:
+        if not self.models.ready:
+            why = f": {self.load_error}" if self.load_error else ""
+            raise Unavailable(f"the server is still loading its models{why}")
+        return self.models.get(name, version)
+
+    async def predict(self, request: Request, name: str) -> Response:
+        from kiln.serving._inputs import parse_body
+
+        started = time.perf_counter()
+        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+        version = ""
+        try:
+            model = self.model(name, None)
+            version = model.version_label
+            rows, options = parse_body(await self.body(request), model.signature)
+            method = options.get("method", "predict")
+            if method not in model.methods:
+                raise InvalidInput(
+                    f"method must be one of {', '.join(model.methods)}, got {method!r}",
+                    field="method",
+                )
+            output = await self.models.predict(model.name, method, rows)
+            body = {
+                "predictions": _jsonable(output),
+                "model": model.name,
+                "version": version,
+                "request_id": request_id,
+            }
+            response = _json(body, headers={"x-request-id": request_id})
+            self._observe(name, version, "predict", 200, started, rows.count, request_id)
+            return response
+        except Exception as error:
+            return self._failure(error, name, version, "predict", started, request_id, v2=False)
+
+    async def infer(self, request: Request, name: str, version: str | None) -> Response:
+        from kiln.serving._v2 import infer_response, parse_infer
+
+        started = time.perf_counter()
+        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+        label = version or ""
+        try:
+            model = self.model(name, version)
+            label = model.version_label
+            rows, options = parse_infer(await self.body(request), model.signature)
+            request_id = options["id"] or request_id
+            methods = _methods(model, options)
+            outputs = {}
+            for method in methods:
+                outputs[method] = await self.models.predict(model.name, method, rows)
+            body = infer_response(model.name, label, request_id, _flatten(outputs))
+            response = _json(body, headers={"x-request-id": request_id})
+            self._observe(name, label, "infer", 200, started, rows.count, request_id)
+            return response
+        except Exception as error:
+            return self._failure(error, name, label, "infer", started, request_id, v2=True)
+
+    def _observe(
+        self,
+        name: str,
+        version: str,
+        route: str,
+        status: int,
+        started: float,
+        rows: int,
+        request_id: str,
+    ) -> None:
+        seconds = time.perf_counter() - started
+        metrics = self.models.metrics
+        metrics.requests.labels(name, version, route, str(status)).inc()
+        metrics.latency.labels(name, version, route).observe(seconds)
+        if rows:
+            metrics.rows.labels(name, version, route).inc(rows)
+        if access.isEnabledFor(logging.INFO):
+            access.info(
+                orjson.dumps(
+                    {
+                        "time": time.time(),
+                        "request_id": request_id,
+                        "model": name,
+                        "version": version,
+                        "route": route,
+                        "status": status,
+                        "rows": rows,
+                        "latency_ms": round(seconds * 1000, 3),
+                    }
+                ).decode()
+            )
+
+    def _failure(
+        self,
+        error: Exception,
+        name: str,
+        version: str,
+        route: str,
+        started: float,
+        request_id: str,
+        *,
+        v2: bool,
+    ) -> Response:
+        headers = {"x-request-id": request_id}
+        if isinstance(error, _TooLarge):
+            status, kind, code, message = 413, "too_large", "TOO_LARGE", str(error)
+            field: str | None = "body"
+        elif isinstance(error, KilnError):
+            status = _status(error)
+            kind = (
+                "overloaded"
+                if isinstance(error, Overloaded)
+                else ("unavailable" if status == 503 else error.error_code.lower())
+            )
+            code, message, field = error.error_code, error.message, error.field
+            if status == 503:
+                headers["retry-after"] = "1"
+        else:  # the model raised: log it whole, answer without a traceback
+            log.error("request %s to model %r failed", request_id, name, exc_info=error)
+            status, kind, code = 500, "model_error", "MODEL_ERROR"
+            message = f"the model failed on this request ({type(error).__name__}); see the log"
+            field = None
+        self.models.metrics.errors.labels(name, version, route, kind).inc()
+        self._observe(name, version, route, status, started, 0, request_id)
+        if v2:
+            body: dict[str, Any] = {"error": message}
+        else:
+            body = {"error_code": code, "message": message, "request_id": request_id}
+            if field:
+                body["field"] = field
+        return _json(body, status, headers)
+
+
+class _TooLarge(Exception):
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(f"the body is {size} bytes; this server takes at most {limit}")
+
+
+def _methods(model: ServedModel, options: dict[str, Any]) -> list[str]:
+    """The methods a V2 request asks for: its ``outputs`` names, else ``parameters.method``."""
+    wanted = options.get("outputs")
+    if isinstance(wanted, list) and wanted:
+        names = [item.get("name") if isinstance(item, dict) else None for item in wanted]
+        for name in names:
+            if name not in model.methods:
+                raise InvalidInput(
+                    f"unknown output {name!r}; this model gives {', '.join(model.methods)}",
+                    field="outputs",
+                )
+        return list(dict.fromkeys(str(name) for name in names))
+    method = options.get("parameters", {}).get("method", "predict")
+    if method not in model.methods:
+        raise InvalidInput(
+            f"parameters.method must be one of {', '.join(model.methods)}, got {method!r}",
+            field="parameters.method",
+        )
+    return [method]
+
+
+def _flatten(outputs: dict[str, Any]) -> dict[str, Any]:
+    """Method → output, with a model's named outputs (a dict) as ``method.name`` tensors."""
+    flat: dict[str, Any] = {}
+    for method, value in outputs.items():
+        if isinstance(value, dict):
+            flat.update({f"{method}.{name}": array for name, array in value.items()})
+        else:
+            flat[method] = value
+    return flat
+
+
+def create_app(
+    models: Sequence[str | ModelSpec],
+    *,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    title: str = "Kiln model server",
+) -> FastAPI:
+    """A model server for ``models`` (URIs or ``ModelSpec``s), loaded when it starts.
+
+    The app takes connections at once and loads in the background: liveness
+    is true from the start, readiness (and inference) once every model is
+    loaded. A model that fails to load keeps readiness false and is named
+    in ``/v2/health/ready``'s answer and the log.
+    """
+    from kiln.serving._metrics import ServerMetrics
+
+    metrics = ServerMetrics()
+    server = _Server(ModelSet([as_spec(item) for item in models], metrics), max_body_bytes)
+
+    async def load() -> None:
+        try:
+            await server.models.load_all()
+        except Exception as error:
+            server.load_error = f"{type(error).__name__}: {error}"
+            log.error("loading models failed: %s", server.load_error)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        task = asyncio.create_task(load())
+        try:
+            yield
+        finally:
+            server.models.ready = False  # draining: tell the load balancer first
+            metrics.ready.set(0)
+            task.cancel()
+            await asyncio.to_thread(server.models.close)
+
+    app = FastAPI(title=title, version=__version__, lifespan=lifespan, docs_url="/docs")
+    app.state.server = server
+
+    @app.post("/v1/models/{name}/predict", openapi_extra=_predict_body())
+    async def predict(request: Request, name: str) -> Response:
+        """Predictions for rows given as records, columns, a split table or instances."""
+        return await server.predict(request, name)
+
+    @app.get("/v1/models")
+    async def served() -> Response:
+        """Every served model: URI, version, signature inputs, methods, load time."""
+        found = []
+        for name in server.models.names():
+            model = server.models.get(name)
+            signature = model.signature
+            found.append(
+                {
+                    "name": model.name,
+                    "uri": model.uri,
+                    "version": model.version_label,
+                    "registered_model": model.version.name if model.version else None,
+                    "flavor": model.predictor.flavor,
+                    "methods": list(model.methods),
+                    "inputs": signature.to_dict()["inputs"] if signature else [],
+                    "load_seconds": round(model.load_seconds, 4),
+                    "feature_service": model.features.service if model.features else None,
+                }
+            )
+        return _json({"models": found, "ready": server.models.ready, "error": server.load_error})
+
+    @app.get("/v2/health/live")
+    async def live() -> Response:
+        """Alive: the process answers."""
+        return _json({"live": True})
+
+    @app.get("/v2/health/ready")
+    async def ready() -> Response:
+        """Ready once every model is loaded (503 before, and while draining)."""
+        if server.models.ready:
+            return _json({"ready": True})
+        body: dict[str, Any] = {"ready": False}
+        if server.load_error:
+            body["error"] = server.load_error
+        return _json(body, 503)
+
+    @app.get("/v2")
+    async def server_metadata() -> Response:
+        """The server's name, version and protocol extensions (none)."""
+        return _json({"name": "kiln", "version": __version__, "extensions": []})
+
+    def metadata(name: str, version: str | None) -> Response:
+        from kiln.serving._v2 import model_metadata
+
+        try:
+            model = server.model(name, version)
+        except KilnError as error:
+            return _json({"error": error.message}, _status(error))
+        versions = [model.version_label] if model.version_label else []
+        body = model_metadata(
+            model.name, versions, model.predictor.flavor, model.signature, model.methods
+        )
+        return _json(body)
+
+    @app.get("/v2/models/{name}")
+    async def model_metadata_route(name: str) -> Response:
+        """Inputs (names, datatypes, shapes) and outputs of a served model."""
+        return metadata(name, None)
+
+    @app.get("/v2/models/{name}/versions/{version}")
+    async def version_metadata(name: str, version: str) -> Response:
+        """As ``/v2/models/{name}``, for the version that is served (404 for another)."""
+        return metadata(name, version)
+
+    def model_ready(name: str, version: str | None) -> Response:
+        try:
+            server.model(name, version)
+        except KilnError as error:
+            return _json({"error": error.message}, _status(error))
+        return _json({"name": name, "ready": True})
+
+    @app.get("/v2/models/{name}/ready")
+    async def model_ready_route(name: str) -> Response:
+        """200 when the model is loaded."""
+        return model_ready(name, None)
+
+    @app.get("/v2/models/{name}/versions/{version}/ready")
+    async def version_ready(name: str, version: str) -> Response:
+        """200 when that version of the model is loaded."""
+        return model_ready(name, version)
+
+    @app.post("/v2/models/{name}/infer", openapi_extra=_infer_body())
+    async def infer(request: Request, name: str) -> Response:
+        """Open Inference Protocol inference: input tensors → output tensors."""
+        return await server.infer(request, name, None)
+
+    @app.post("/v2/models/{name}/versions/{version}/infer", openapi_extra=_infer_body())
+    async def infer_version(request: Request, name: str, version: str) -> Response:
+        """As ``/infer``, for the version that is served (404 for another)."""
+        return await server.infer(request, name, version)
+
+    @app.get("/metrics")
+    async def prometheus() -> Response:
+        """Prometheus metrics: requests, latency, errors, batch sizes, queue depth."""
+        return Response(metrics.render(), media_type="text/plain; version=0.0.4")
+
+    return app
+
+
+#: The environment variable ``kiln serve`` hands its worker processes the models in (JSON).
+SPEC_ENVIRONMENT = "KILN_SERVE_SPEC"
+
+
+def app_from_environment() -> FastAPI:
+    """The app a ``kiln serve --workers N`` worker builds from ``KILN_SERVE_SPEC``."""
+    import os
+
+    raw = os.environ.get(SPEC_ENVIRONMENT)
+    if not raw:
+        raise InvalidInput(f"{SPEC_ENVIRONMENT} is not set: start workers with `kiln serve`")
+    spec = orjson.loads(raw)
+    return create_app(
+        [ModelSpec(**item) for item in spec["models"]],
+        max_body_bytes=int(spec.get("max_body_bytes", DEFAULT_MAX_BODY_BYTES)),
+    )
