@@ -38,6 +38,11 @@ def serve(
         4096, min=1, help="Rows queued per model before requests get 503 with Retry-After."
     ),
     max_body_mb: float = typer.Option(8.0, min=0.001, help="Largest request body, in MiB."),
+    allow_pickle: bool = typer.Option(
+        False,
+        "--allow-pickle",
+        help="Load pickled (python_function) models: only models you trust, it runs their code.",
+    ),
     access_log: bool = typer.Option(
         True, "--access-log/--no-access-log", help="One JSON line per request on stdout."
     ),
@@ -61,6 +66,7 @@ def serve(
                 "max_batch_size": max_batch_size,
                 "max_wait_ms": max_wait_ms,
                 "max_queue_rows": max_queue_rows,
+                "allow_pickle": allow_pickle,
             }
         )
     # Workers are separate processes: they read the models and settings from the environment.
