@@ -38,6 +38,9 @@ def serve(
         4096, min=1, help="Rows queued per model before requests get 503 with Retry-After."
     ),
     max_body_mb: float = typer.Option(8.0, min=0.001, help="Largest request body, in MiB."),
+    threads: int = typer.Option(
+        1, min=1, help="Native threads (OpenMP, BLAS) per model call; see docs/serving.md."
+    ),
     allow_pickle: bool = typer.Option(
         False,
         "--allow-pickle",
@@ -73,8 +76,11 @@ def serve(
     for key, value in options(ctx).overrides.items():
         os.environ[f"KILN_{key.upper()}"] = str(value)
     os.environ[SPEC_ENVIRONMENT] = json.dumps(
-        {"models": specs, "max_body_bytes": int(max_body_mb * (1 << 20))}
+        {"models": specs, "max_body_bytes": int(max_body_mb * (1 << 20)), "threads": threads}
     )
+    # Pools read these when their library loads; the app caps them again once models load.
+    for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(variable, str(threads))
     _check_models(specs)
     url = f"http://{host}:{port}"
     console.print(
