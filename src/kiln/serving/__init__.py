@@ -11,6 +11,8 @@
                               ▼  model and method (adaptive micro-batches, bounded queue)
                            _metrics.ServerMetrics: Prometheus counters and histograms
 
+    _routing.py / _bandits.py / _hashing.py   traffic: splits, sticky A/B, shadows, bandits
+
 docs/serving.md has the details. Importing this package imports no ML or web library.
 """
 
@@ -24,13 +26,19 @@ if TYPE_CHECKING:
     from kiln.serving._inputs import Rows
     from kiln.serving._loaded import ServedModel, load_served
     from kiln.serving._models import ModelSpec
+    from kiln.serving._routing import Arm, BanditConfig, Route, Router, TrafficPolicy
 
 __all__ = [
+    "Arm",
+    "BanditConfig",
     "MicroBatcher",
     "ModelSpec",
     "Overloaded",
+    "Route",
+    "Router",
     "Rows",
     "ServedModel",
+    "TrafficPolicy",
     "create_app",
     "load_served",
 ]
@@ -43,6 +51,11 @@ _HOMES = {
     "ServedModel": "_loaded",
     "load_served": "_loaded",
     "ModelSpec": "_models",
+    "Arm": "_routing",
+    "BanditConfig": "_routing",
+    "Route": "_routing",
+    "Router": "_routing",
+    "TrafficPolicy": "_routing",
 }
 
 
