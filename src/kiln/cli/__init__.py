@@ -17,6 +17,7 @@ from kiln.cli import (
     datasets,
     db,
     demo,
+    deployments,
     doctor,
     experiments,
     features,
@@ -54,6 +55,7 @@ for _group in (
     pipelines,
     alerts,
     features,
+    deployments,
 ):
     app.add_typer(_group.app, name=_group.NAME, help=_group.HELP)
 app.add_typer(import_.app, name=import_.NAME, help=import_.HELP)

@@ -33,6 +33,7 @@ from kiln.db.tables import (
     LoggedModelArtifactRow,
     ModelVersionRow,
     PipelineRunRow,
+    PredictionBatchRow,
     RunArtifactRow,
     StepCacheRow,
     StepRunRow,
@@ -67,6 +68,7 @@ REFERENCE_COLUMNS: dict[str, str] = {
     "alerts.report_digest": "the readable report of an alert (a validation report page)",
     "alerts.details": "any digest named in an alert's evidence",
     "model_versions.manifest_sha256": "a model version's kiln-model.yaml and the files it lists",
+    "prediction_batches.digest": "the Parquet blobs of the prediction log",
 }
 
 #: Text columns that never name a blob, by table, and why (see the module docstring).
@@ -165,6 +167,9 @@ NON_REFERENCE_COLUMNS: dict[str, tuple[str, ...]] = {
     ),
     "feature_definitions": ("kind", "name", "spec", "fingerprint", "created_by"),
     "feature_materializations": ("view", "store", "status", "statistics", "error", "created_by"),
+    "prediction_batches": ("deployment",),
+    # A label is a JSON value posted by a user: ground truth, not a reference.
+    "prediction_labels": ("deployment", "request_id", "label"),
     "alerts": (
         "kind",
         "severity",
@@ -241,6 +246,7 @@ def referenced_digests(
         _pipeline_runs,
         _alerts,
         _model_versions,
+        _prediction_batches,
     ]
     for done, reader in enumerate(readers, start=1):
         reader(session, references, follower)
@@ -351,6 +357,11 @@ def _model_versions(session: Session, refs: References, follower: _Follower) -> 
             expected |= files
     refs.add("model_versions.manifest_sha256", expected)
     refs.add("model_versions.manifest_sha256", kept - expected, expected=False)
+
+
+def _prediction_batches(session: Session, refs: References, _: _Follower) -> None:
+    statement = select(PredictionBatchRow.digest).distinct()
+    refs.add("prediction_batches.digest", _scalars(session, statement))
 
 
 def _digests_in(document: str | None) -> Iterator[str]:

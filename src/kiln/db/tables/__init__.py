@@ -36,6 +36,7 @@ from kiln.db.tables.registry import (
     RegisteredModelRow,
     RegisteredModelTagRow,
 )
+from kiln.db.tables.serving import PredictionBatchRow, PredictionLabelRow
 from kiln.db.tables.tracking import (
     DatasetRow,
     ExperimentRow,
@@ -77,6 +78,8 @@ __all__ = [
     "ParamRow",
     "PipelineRunRow",
     "PipelineScheduleRow",
+    "PredictionBatchRow",
+    "PredictionLabelRow",
     "ProjectRow",
     "RegisteredModelRow",
     "RegisteredModelTagRow",
