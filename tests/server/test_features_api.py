@@ -247,7 +247,7 @@ def test_an_online_read_after_a_real_materialization(served: Served) -> None:
         (
             {"features": ["customer_stats:spend"], "entities": {"merchant_id": ["m1"]}},
             400,
-            "entities",
+            "entities.customer_id",
             "customer_id",
         ),
         (

@@ -193,7 +193,7 @@ class ReadPlan:
             raise InvalidInput(
                 f"entity_rows lack the join keys {', '.join(missing)} (they have "
                 f"{', '.join(columns) or 'nothing'})",
-                field="entity_rows",
+                field=f"entity_rows.{missing[0]}",
             )
         moment = to_micros(now or datetime.now(UTC))
         values: dict[str, list[Any]] = {key: columns[key] for key in self.keys}

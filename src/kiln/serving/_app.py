@@ -40,6 +40,8 @@ from kiln.serving._batching import Overloaded
 from kiln.serving._models import ModelSet, ModelSpec, as_spec
 
 if TYPE_CHECKING:
+    from kiln.features import FeatureStore
+    from kiln.serving._inputs import Rows
     from kiln.serving._loaded import ServedModel
 
 __all__ = ["DEFAULT_MAX_BODY_BYTES", "SPEC_ENVIRONMENT", "app_from_environment", "create_app"]
@@ -142,6 +144,7 @@ class _Server:
         self.models = models
         self.max_body_bytes = max_body_bytes
         self.load_error: str | None = None
+        self._store: FeatureStore | None = None
 
     async def body(self, request: Request) -> Any:
         declared = request.headers.get("content-length")
@@ -155,6 +158,32 @@ class _Server:
         except orjson.JSONDecodeError as exc:
             raise InvalidInput(f"the body is not valid JSON: {exc}", field="body") from None
 
+    async def rows(self, model: ServedModel, body: Any, v2: bool) -> tuple[Rows, Any, Any]:
+        """The request's rows checked against the model, its options, and any feature fill.
+
+        A model trained from the feature store may be sent entity keys in
+        place of its features: those are read from the online store first.
+        """
+        from kiln.serving._inputs import parse_body
+        from kiln.serving._v2 import parse_infer
+
+        parse = parse_infer if v2 else parse_body
+        if model.features is None:
+            rows, options = parse(body, model.signature)
+            return rows, options, None
+        from kiln.serving._feature_inputs import fill_features
+
+        raw, options = parse(body, None)
+        rows, fill = await asyncio.to_thread(fill_features, model, raw, self.feature_store())
+        return rows, options, fill
+
+    def feature_store(self) -> FeatureStore:
+        if self._store is None:
+            from kiln.features import feature_store
+
+            self._store = feature_store()
+        return self._store
+
     def model(self, name: str, version: str | None) -> ServedModel:
         if not self.models.ready:
             why = f": {self.load_error}" if self.load_error else ""
@@ -162,15 +191,13 @@ class _Server:
         return self.models.get(name, version)
 
     async def predict(self, request: Request, name: str) -> Response:
-        from kiln.serving._inputs import parse_body
-
         started = time.perf_counter()
         request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
         version = ""
         try:
             model = self.model(name, None)
             version = model.version_label
-            rows, options = parse_body(await self.body(request), model.signature)
+            rows, options, fill = await self.rows(model, await self.body(request), v2=False)
             method = options.get("method", "predict")
             if method not in model.methods:
                 raise InvalidInput(
@@ -184,6 +211,8 @@ class _Server:
                 "version": version,
                 "request_id": request_id,
             }
+            if fill is not None:
+                body["features"] = fill.to_dict()
             response = _json(body, headers={"x-request-id": request_id})
             self._observe(name, version, "predict", 200, started, rows.count, request_id)
             return response
@@ -191,7 +220,7 @@ class _Server:
             return self._failure(error, name, version, "predict", started, request_id, v2=False)
 
     async def infer(self, request: Request, name: str, version: str | None) -> Response:
-        from kiln.serving._v2 import infer_response, parse_infer
+        from kiln.serving._v2 import infer_response
 
         started = time.perf_counter()
         request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
@@ -199,13 +228,15 @@ class _Server:
         try:
             model = self.model(name, version)
             label = model.version_label
-            rows, options = parse_infer(await self.body(request), model.signature)
+            rows, options, fill = await self.rows(model, await self.body(request), v2=True)
             request_id = options["id"] or request_id
             methods = _methods(model, options)
             outputs = {}
             for method in methods:
                 outputs[method] = await self.models.predict(model.name, method, rows)
             body = infer_response(model.name, label, request_id, _flatten(outputs))
+            if fill is not None:
+                body["parameters"] = {"features": fill.to_dict()}
             response = _json(body, headers={"x-request-id": request_id})
             self._observe(name, label, "infer", 200, started, rows.count, request_id)
             return response
