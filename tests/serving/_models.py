@@ -32,11 +32,14 @@ def save_classifier(folder: Path) -> tuple[Path, Any, pd.DataFrame]:
 
 
 class Scorer:
-    """``amount * 2`` per row, after ``delay`` seconds; raises on ``amount == fail_on``."""
+    """``amount * 2 + count + offset`` per row, after ``delay`` s; raises on ``fail_on``."""
 
-    def __init__(self, delay: float = 0.0, fail_on: float | None = None) -> None:
+    def __init__(
+        self, delay: float = 0.0, fail_on: float | None = None, offset: float = 0.0
+    ) -> None:
         self.delay = delay
         self.fail_on = fail_on
+        self.offset = offset
         self.calls: list[int] = []
 
     def predict(self, frame: pd.DataFrame) -> np.ndarray[Any, Any]:
@@ -45,7 +48,7 @@ class Scorer:
         amount = frame["amount"].to_numpy()
         if self.fail_on is not None and (amount == self.fail_on).any():
             raise ValueError("the scorer cannot score that amount")
-        return amount * 2 + frame["count"].to_numpy()
+        return amount * 2 + frame["count"].to_numpy() + getattr(self, "offset", 0.0)
 
 
 def save_scorer(folder: Path, **options: Any) -> Path:
@@ -56,3 +59,12 @@ def save_scorer(folder: Path, **options: Any) -> Path:
     )
     info = save_model(Scorer(**options), folder, input_example=example, allow_pickle=True)
     return info.path
+
+
+SCORER_EXAMPLE = {"amount": [1.0, 2.0], "count": [1, 2], "city": ["a", "b"]}
+
+
+def scorer_example() -> pd.DataFrame:
+    frame = pd.DataFrame(SCORER_EXAMPLE)
+    frame["count"] = frame["count"].astype("int64")
+    return frame

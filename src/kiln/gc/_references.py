@@ -170,6 +170,9 @@ NON_REFERENCE_COLUMNS: dict[str, tuple[str, ...]] = {
     "prediction_batches": ("deployment",),
     # A label is a JSON value posted by a user: ground truth, not a reference.
     "prediction_labels": ("deployment", "request_id", "label"),
+    # Traffic policies name models by registry reference, never blobs.
+    "deployments": ("name", "description", "policy", "bandit_state", "created_by"),
+    "deployment_events": ("action", "policy", "note", "created_by"),
     "alerts": (
         "kind",
         "severity",

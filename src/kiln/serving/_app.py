@@ -40,6 +40,7 @@ from kiln.serving._batching import Overloaded
 from kiln.serving._models import ModelSet, ModelSpec, as_spec
 
 if TYPE_CHECKING:
+    from kiln.context import Context
     from kiln.features import FeatureStore
     from kiln.serving._inputs import Rows
     from kiln.serving._loaded import ServedModel
@@ -363,13 +364,24 @@ def _flatten(outputs: dict[str, Any]) -> dict[str, Any]:
 
 
 def create_app(
-    models: Sequence[str | ModelSpec],
+    models: Sequence[str | ModelSpec] = (),
     *,
+    deployments: Sequence[str] = (),
+    context: Context | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     threads: int | None = 1,
+    poll_seconds: float = 1.0,
+    allow_pickle: bool = False,
+    log_predictions: bool = True,
     title: str = "Kiln model server",
 ) -> FastAPI:
-    """A model server for ``models`` (URIs or ``ModelSpec``s), loaded when it starts.
+    """A model server for ``models`` (URIs or ``ModelSpec``s) and ``deployments`` (names).
+
+    A deployment is routed by its traffic policy, reloaded when its
+    revision or an alias it names moves (checked every ``poll_seconds``), and
+    its requests go to the prediction log (``log_predictions``); see
+    ``_deployed.py``. ``context`` is where deployments, the registry and the
+    feature store are read (the current one by default).
 
     ``threads`` caps the native thread pools (OpenMP, BLAS) models compute
     with, once they are loaded (None leaves them alone). One thread per model
@@ -383,33 +395,63 @@ def create_app(
     loaded. A model that fails to load keeps readiness false and is named
     in ``/v2/health/ready``'s answer and the log.
     """
+    from kiln.context import get_context
+    from kiln.serving._deployed import DeploymentSet
+    from kiln.serving._deployment_routes import DeploymentRoutes, add_deployment_routes
     from kiln.serving._metrics import ServerMetrics
 
+    if not models and not deployments:
+        raise InvalidInput("give at least one model or deployment to serve", field="models")
     metrics = ServerMetrics()
     server = _Server(ModelSet([as_spec(item) for item in models], metrics), max_body_bytes)
+    ctx = context or get_context()
+    deployment_set = DeploymentSet(
+        ctx,
+        list(deployments),
+        server.models,
+        spec=ModelSpec("deployment", allow_pickle=allow_pickle),
+        poll_seconds=poll_seconds,
+    )
+    routes = DeploymentRoutes(server, deployment_set)
+    tasks: list[asyncio.Task[None]] = []
 
     async def load() -> None:
         try:
+            await deployment_set.load_all()
             await server.models.load_all()
             if threads is not None:
                 limit_native_threads(threads)
         except Exception as error:
             server.load_error = f"{type(error).__name__}: {error}"
             log.error("loading models failed: %s", server.load_error)
+            return
+        if deployments:
+            tasks.append(asyncio.create_task(deployment_set.watch()))
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        task = asyncio.create_task(load())
+        if deployments and log_predictions:
+            from kiln.serving._prediction_log import PredictionLog
+
+            routes.log = PredictionLog(ctx, project=ctx.settings.project)
+        tasks.append(asyncio.create_task(load()))
         try:
             yield
         finally:
             server.models.ready = False  # draining: tell the load balancer first
             metrics.ready.set(0)
-            task.cancel()
+            for task in tasks:
+                task.cancel()
+            if deployments:
+                await deployment_set.save_state()
+            if routes.log is not None:
+                await asyncio.to_thread(routes.log.close)
             await asyncio.to_thread(server.models.close)
 
     app = FastAPI(title=title, version=__version__, lifespan=lifespan, docs_url="/docs")
     app.state.server = server
+    app.state.deployments = deployment_set
+    add_deployment_routes(app, routes)
 
     @app.post("/v1/models/{name}/predict", openapi_extra=_predict_body())
     async def predict(request: Request, name: str) -> Response:

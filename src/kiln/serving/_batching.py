@@ -133,6 +133,11 @@ class MicroBatcher:
             self._drainer = loop.create_task(self._drain())
         return await pending.future
 
+    @property
+    def busy(self) -> bool:
+        """Whether a batch is running or queued."""
+        return self._busy
+
     def _take(self) -> list[_Pending]:
         """The requests of the next batch: at least one, up to ``max_batch_size`` rows."""
         taken = [self._queue.popleft()]

@@ -36,7 +36,7 @@ _RECORDS = ("records", "dataframe_records")
 _COLUMNS = ("columns", "inputs")
 _KEYS = (*_RECORDS, *_COLUMNS, "dataframe_split", "instances")
 #: Body keys that are not rows: how to answer, and what to call the request.
-_OPTIONS = ("method", "params", "parameters", "id", "request_id")
+_OPTIONS = ("method", "params", "parameters", "id", "request_id", "key")
 #: The column name of an ndarray signature's single input.
 ARRAY = "input"
 

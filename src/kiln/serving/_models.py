@@ -63,6 +63,17 @@ class _Entry:
     batchers: dict[str, MicroBatcher] = field(default_factory=dict)
 
 
+async def _retire(entry: _Entry, grace: float = 30.0) -> None:
+    """Close a replaced model's workers once their queues are empty (or after ``grace``)."""
+    deadline = asyncio.get_running_loop().time() + grace
+    while any(b.stats.queued_rows or b.busy for b in entry.batchers.values()):
+        if asyncio.get_running_loop().time() > deadline:
+            break
+        await asyncio.sleep(0.05)
+    for batcher in entry.batchers.values():
+        await asyncio.to_thread(batcher.close)
+
+
 def _outputs(result: Any) -> Any:
     """A model's result as NumPy: an array, or a dict of arrays for a table of outputs."""
     import numpy as np
@@ -79,8 +90,6 @@ class ModelSet:
     """The loaded models of a server, by name."""
 
     def __init__(self, specs: list[ModelSpec], metrics: ServerMetrics) -> None:
-        if not specs:
-            raise InvalidInput("give at least one model to serve", field="models")
         self.specs = specs
         self.metrics = metrics
         self._entries: dict[str, _Entry] = {}
@@ -104,6 +113,18 @@ class ModelSet:
             self._add(model, spec)
         self.ready = True
         self.metrics.ready.set(1)
+
+    def put(self, model: ServedModel, spec: ModelSpec) -> None:
+        """Serve ``model`` under its name, in place of any model served so before.
+
+        The swap is one dictionary assignment on the event loop: a request
+        either got the old model or gets the new one. The old model's workers
+        finish what they hold and then stop.
+        """
+        old = self._entries.get(model.name)
+        self._add(model, spec)
+        if old is not None:
+            asyncio.get_running_loop().create_task(_retire(old))
 
     def _add(self, model: ServedModel, spec: ModelSpec) -> None:
         entry = _Entry(model, spec)
@@ -130,6 +151,9 @@ class ModelSet:
             return _outputs(model.call(method, rows.model_input()))
 
         return call
+
+    def has(self, name: str) -> bool:
+        return name in self._entries
 
     def names(self) -> list[str]:
         return list(self._entries)

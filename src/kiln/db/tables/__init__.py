@@ -36,7 +36,12 @@ from kiln.db.tables.registry import (
     RegisteredModelRow,
     RegisteredModelTagRow,
 )
-from kiln.db.tables.serving import PredictionBatchRow, PredictionLabelRow
+from kiln.db.tables.serving import (
+    DeploymentEventRow,
+    DeploymentRow,
+    PredictionBatchRow,
+    PredictionLabelRow,
+)
 from kiln.db.tables.tracking import (
     DatasetRow,
     ExperimentRow,
@@ -62,6 +67,8 @@ __all__ = [
     "DatasetRow",
     "DatasetValidationRow",
     "DatasetVersionRow",
+    "DeploymentEventRow",
+    "DeploymentRow",
     "ExperimentRow",
     "ExperimentTagRow",
     "FeatureDefinitionRow",
