@@ -22,7 +22,10 @@ from kiln.cli._output import console, print_json
 from kiln.errors import InvalidInput, NotFound
 
 NAME = "deployments"
-HELP = "Deployments: post labels for logged predictions, export them as a dataset."
+HELP = (
+    "Deployments: create, list, show, set-traffic, rollback; label logged predictions, "
+    "export them as a dataset."
+)
 app = typer.Typer(no_args_is_help=True)
 
 JSON = typer.Option(False, "--json", help="Print JSON instead of text.")
@@ -158,3 +161,12 @@ def export(
         f"{done.mismatched:,} mismatched",
         highlight=False,
     )
+
+
+def _register_records() -> None:
+    from kiln.cli._deployment_records import register
+
+    register(app)
+
+
+_register_records()

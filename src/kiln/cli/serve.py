@@ -11,6 +11,7 @@ import typer
 
 from kiln.cli._app import options
 from kiln.cli._output import console
+from kiln.errors import InvalidInput
 
 
 def register(app: typer.Typer) -> None:
@@ -19,10 +20,17 @@ def register(app: typer.Typer) -> None:
 
 def serve(
     ctx: typer.Context,
-    models: list[str] = typer.Argument(
-        ...,
+    models: list[str] | None = typer.Argument(
+        None,
         help="Models to serve: models:/name@alias, models:/name/3, runs:/ID/path or a folder; "
         "NAME=URI serves one under another name.",
+    ),
+    deployment: list[str] | None = typer.Option(
+        None,
+        "--deployment",
+        "-d",
+        help="A deployment to serve (repeat for more): routed by its traffic policy, "
+        "reloaded when it changes, logged.",
     ),
     host: str = typer.Option("127.0.0.1", help="Address to bind."),
     port: int = typer.Option(8080, help="Port."),
@@ -56,8 +64,10 @@ def serve(
 
     from kiln.serving._app import SPEC_ENVIRONMENT
 
+    if not models and not deployment:
+        raise InvalidInput("give a model URI or --deployment NAME to serve", field="models")
     specs: list[dict[str, object]] = []
-    for item in models:
+    for item in models or []:
         name, equals, uri = item.partition("=")
         if not equals or "://" in name or name.startswith(("models:", "runs:")):
             name, uri = "", item
@@ -76,7 +86,13 @@ def serve(
     for key, value in options(ctx).overrides.items():
         os.environ[f"KILN_{key.upper()}"] = str(value)
     os.environ[SPEC_ENVIRONMENT] = json.dumps(
-        {"models": specs, "max_body_bytes": int(max_body_mb * (1 << 20)), "threads": threads}
+        {
+            "models": specs,
+            "deployments": list(deployment or []),
+            "allow_pickle": allow_pickle,
+            "max_body_bytes": int(max_body_mb * (1 << 20)),
+            "threads": threads,
+        }
     )
     # Pools read these when their library loads; the app caps them again once models load.
     for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -84,8 +100,9 @@ def serve(
     _check_models(specs)
     url = f"http://{host}:{port}"
     console.print(
-        f"Serving {', '.join(str(s['name'] or s['uri']) for s in specs)} on [bold]{url}[/] "
-        f"(predict: {url}/v1/models/NAME/predict, V2: {url}/v2, metrics: {url}/metrics)",
+        f"Serving {', '.join([str(s['name'] or s['uri']) for s in specs] + list(deployment or []))}"
+        f" on [bold]{url}[/] (predict: {url}/v1/models/NAME/predict, deployments: "
+        f"{url}/v1/deployments/NAME/predict, V2: {url}/v2, metrics: {url}/metrics)",
         highlight=False,
     )
     signal.signal(signal.SIGTERM, _exit_cleanly)  # uvicorn drains first, then re-raises it

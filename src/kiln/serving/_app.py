@@ -572,6 +572,8 @@ def app_from_environment() -> FastAPI:
     spec = orjson.loads(raw)
     return create_app(
         [ModelSpec(**item) for item in spec["models"]],
+        deployments=list(spec.get("deployments", [])),
+        allow_pickle=bool(spec.get("allow_pickle", False)),
         max_body_bytes=int(spec.get("max_body_bytes", DEFAULT_MAX_BODY_BYTES)),
         threads=spec.get("threads", 1),
     )
