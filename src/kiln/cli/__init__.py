@@ -14,6 +14,7 @@ from kiln.cli import (
     admin,
     alerts,
     audit,
+    build,
     datasets,
     db,
     demo,
@@ -26,6 +27,7 @@ from kiln.cli import (
     lineage,
     models,
     pipelines,
+    predict,
     projects,
     runs,
     schedules,
@@ -40,7 +42,7 @@ from kiln.errors import KilnError
 
 __all__ = ["app", "main"]
 
-for _module in (doctor, admin, server, serve, demo, lineage, schedules, gc):
+for _module in (doctor, admin, server, serve, predict, build, demo, lineage, schedules, gc):
     _module.register(app)
 for _group in (
     db,
