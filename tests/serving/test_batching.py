@@ -3,7 +3,6 @@ answer is its own, the batch size is bounded, a full queue is a 503 with Retry-A
 
 from __future__ import annotations
 
-import re
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -11,18 +10,8 @@ from typing import Any
 import httpx
 
 from kiln.serving import ModelSpec
+from tests.serving._prometheus import metric
 from tests.serving.conftest import serving
-
-
-def metric(text: str, name: str, **labels: str) -> float:
-    """The value of one sample of the Prometheus text ``text``."""
-    for line in text.splitlines():
-        if not line.startswith(name + "{") and line.split(" ")[0] != name:
-            continue
-        found = dict(re.findall(r'(\w+)="([^"]*)"', line.split(" ")[0]))
-        if all(found.get(k) == v for k, v in labels.items()):
-            return float(line.rsplit(" ", 1)[1])
-    raise AssertionError(f"no sample {name} {labels} in the metrics")
 
 
 def fire(url: str, bodies: list[dict[str, Any]], threads: int) -> list[httpx.Response]:

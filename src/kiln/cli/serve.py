@@ -46,6 +46,11 @@ def serve(
         4096, min=1, help="Rows queued per model before requests get 503 with Retry-After."
     ),
     max_body_mb: float = typer.Option(8.0, min=0.001, help="Largest request body, in MiB."),
+    memory_budget_mb: int | None = typer.Option(
+        None,
+        min=1,
+        help="Load models on first use and unload the least recently used beyond this budget.",
+    ),
     threads: int = typer.Option(
         1, min=1, help="Native threads (OpenMP, BLAS) per model call; see docs/serving.md."
     ),
@@ -92,6 +97,7 @@ def serve(
             "allow_pickle": allow_pickle,
             "max_body_bytes": int(max_body_mb * (1 << 20)),
             "threads": threads,
+            "memory_budget_mb": memory_budget_mb,
         }
     )
     # Pools read these when their library loads; the app caps them again once models load.

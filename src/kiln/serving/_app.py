@@ -185,18 +185,23 @@ class _Server:
             self._store = feature_store()
         return self._store
 
-    def model(self, name: str, version: str | None) -> ServedModel:
+    def check_ready(self) -> None:
         if not self.models.ready:
             why = f": {self.load_error}" if self.load_error else ""
             raise Unavailable(f"the server is still loading its models{why}")
-        return self.models.get(name, version)
+
+    async def model(self, name: str, version: str | None) -> tuple[ServedModel, dict[str, str]]:
+        """The model for a request (loaded now under a memory budget), and headers to add."""
+        self.check_ready()
+        model, seconds = await self.models.acquire(name, version)
+        return model, ({"x-kiln-cold-load-ms": f"{seconds * 1000:.1f}"} if seconds else {})
 
     async def predict(self, request: Request, name: str) -> Response:
         started = time.perf_counter()
         request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
         version = ""
         try:
-            model = self.model(name, None)
+            model, extra = await self.model(name, None)
             version = model.version_label
             rows, options, fill = await self.rows(model, await self.body(request), v2=False)
             method = options.get("method", "predict")
@@ -214,7 +219,7 @@ class _Server:
             }
             if fill is not None:
                 body["features"] = fill.to_dict()
-            response = _json(body, headers={"x-request-id": request_id})
+            response = _json(body, headers={"x-request-id": request_id, **extra})
             self._observe(name, version, "predict", 200, started, rows.count, request_id)
             return response
         except Exception as error:
@@ -227,7 +232,7 @@ class _Server:
         request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
         label = version or ""
         try:
-            model = self.model(name, version)
+            model, extra = await self.model(name, version)
             label = model.version_label
             rows, options, fill = await self.rows(model, await self.body(request), v2=True)
             request_id = options["id"] or request_id
@@ -238,7 +243,7 @@ class _Server:
             body = infer_response(model.name, label, request_id, _flatten(outputs))
             if fill is not None:
                 body["parameters"] = {"features": fill.to_dict()}
-            response = _json(body, headers={"x-request-id": request_id})
+            response = _json(body, headers={"x-request-id": request_id, **extra})
             self._observe(name, label, "infer", 200, started, rows.count, request_id)
             return response
         except Exception as error:
@@ -373,6 +378,7 @@ def create_app(
     poll_seconds: float = 1.0,
     allow_pickle: bool = False,
     log_predictions: bool = True,
+    memory_budget_mb: int | None = None,
     title: str = "Kiln model server",
 ) -> FastAPI:
     """A model server for ``models`` (URIs or ``ModelSpec``s) and ``deployments`` (names).
@@ -380,7 +386,9 @@ def create_app(
     A deployment is routed by its traffic policy, reloaded when its
     revision or an alias it names moves (checked every ``poll_seconds``), and
     its requests go to the prediction log (``log_predictions``); see
-    ``_deployed.py``. ``context`` is where deployments, the registry and the
+    ``_deployed.py``. With ``memory_budget_mb`` the models are checked at
+    start and loaded on first use, the least recently used unloaded to stay
+    within the budget (``_models.py``). ``context`` is where deployments, the registry and the
     feature store are read (the current one by default).
 
     ``threads`` caps the native thread pools (OpenMP, BLAS) models compute
@@ -403,7 +411,10 @@ def create_app(
     if not models and not deployments:
         raise InvalidInput("give at least one model or deployment to serve", field="models")
     metrics = ServerMetrics()
-    server = _Server(ModelSet([as_spec(item) for item in models], metrics), max_body_bytes)
+    model_set = ModelSet(
+        [as_spec(item) for item in models], metrics, memory_budget_mb=memory_budget_mb
+    )
+    server = _Server(model_set, max_body_bytes)
     ctx = context or get_context()
     deployment_set = DeploymentSet(
         ctx,
@@ -463,6 +474,9 @@ def create_app(
         """Every served model: URI, version, signature inputs, methods, load time."""
         found = []
         for name in server.models.names():
+            if name not in server.models.loaded():
+                found.append({"name": name, "loaded": False})  # loads on first use
+                continue
             model = server.models.get(name)
             signature = model.signature
             found.append(
@@ -474,6 +488,7 @@ def create_app(
                     "flavor": model.predictor.flavor,
                     "methods": list(model.methods),
                     "inputs": signature.to_dict()["inputs"] if signature else [],
+                    "loaded": True,
                     "load_seconds": round(model.load_seconds, 4),
                     "feature_service": model.features.service if model.features else None,
                 }
@@ -500,11 +515,11 @@ def create_app(
         """The server's name, version and protocol extensions (none)."""
         return _json({"name": "kiln", "version": __version__, "extensions": []})
 
-    def metadata(name: str, version: str | None) -> Response:
+    async def metadata(name: str, version: str | None) -> Response:
         from kiln.serving._v2 import model_metadata
 
         try:
-            model = server.model(name, version)
+            model, _ = await server.model(name, version)
         except KilnError as error:
             return _json({"error": error.message}, _status(error))
         versions = [model.version_label] if model.version_label else []
@@ -516,16 +531,18 @@ def create_app(
     @app.get("/v2/models/{name}")
     async def model_metadata_route(name: str) -> Response:
         """Inputs (names, datatypes, shapes) and outputs of a served model."""
-        return metadata(name, None)
+        return await metadata(name, None)
 
     @app.get("/v2/models/{name}/versions/{version}")
     async def version_metadata(name: str, version: str) -> Response:
         """As ``/v2/models/{name}``, for the version that is served (404 for another)."""
-        return metadata(name, version)
+        return await metadata(name, version)
 
     def model_ready(name: str, version: str | None) -> Response:
         try:
-            server.model(name, version)
+            server.check_ready()
+            if version is not None or name not in server.models.names():
+                server.models.get(name, version)  # a model on first use is ready too
         except KilnError as error:
             return _json({"error": error.message}, _status(error))
         return _json({"name": name, "ready": True})
@@ -576,4 +593,5 @@ def app_from_environment() -> FastAPI:
         allow_pickle=bool(spec.get("allow_pickle", False)),
         max_body_bytes=int(spec.get("max_body_bytes", DEFAULT_MAX_BODY_BYTES)),
         threads=spec.get("threads", 1),
+        memory_budget_mb=spec.get("memory_budget_mb"),
     )

@@ -68,6 +68,18 @@ class ServerMetrics:
             ("model", "version"),
             registry=self.registry,
         )
+        self.loads = Counter(
+            "kiln_model_loads",
+            "Models loaded on first use (servers with a memory budget).",
+            ("model",),
+            registry=self.registry,
+        )
+        self.unloads = Counter(
+            "kiln_model_unloads",
+            "Least recently used models unloaded to stay within the memory budget.",
+            ("model",),
+            registry=self.registry,
+        )
         self.ready = Gauge(
             "kiln_ready",
             "1 when every model is loaded and the server takes traffic.",

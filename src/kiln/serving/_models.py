@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from kiln.errors import InvalidInput, NotFound
 from kiln.serving._batching import MicroBatcher
+from kiln.serving._budget import ModelNeeds
 from kiln.serving._loaded import ServedModel, load_served
 
 if TYPE_CHECKING:
@@ -86,17 +87,46 @@ def _outputs(result: Any) -> Any:
     return np.asarray(result)
 
 
-class ModelSet:
-    """The loaded models of a server, by name."""
+@dataclass
+class _Waiting:
+    """A model this server may serve and loads on first use (under a memory budget)."""
 
-    def __init__(self, specs: list[ModelSpec], metrics: ServerMetrics) -> None:
+    spec: ModelSpec
+    needs: ModelNeeds
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
+class ModelSet:
+    """The models of a server, by name: loaded at start, or on first use under a budget.
+
+    With ``memory_budget_mb`` the server checks every model's manifest at
+    start (refusing one it cannot hold) and loads a model when a request
+    first needs it; when loading it would pass the budget, the least
+    recently used models are unloaded first. Each load's time is measured
+    (``kiln_model_load_seconds``, and the answer's ``X-Kiln-Cold-Load-Ms``).
+    """
+
+    def __init__(
+        self,
+        specs: list[ModelSpec],
+        metrics: ServerMetrics,
+        *,
+        memory_budget_mb: int | None = None,
+    ) -> None:
         self.specs = specs
         self.metrics = metrics
+        self.memory_budget_mb = memory_budget_mb
         self._entries: dict[str, _Entry] = {}
+        self._waiting: dict[str, _Waiting] = {}
+        self._used: dict[str, float] = {}
+        self._sizes: dict[str, int] = {}
         self.ready = False
 
     async def load_all(self) -> None:
-        """Load every model (in a thread: loading reads files and imports libraries)."""
+        """Load every model (in a thread), or with a budget check them and load on first use."""
+        if self.memory_budget_mb is not None:
+            await self._check_all()
+            return
         loaded: list[tuple[ServedModel, ModelSpec]] = []
         for spec in self.specs:
             model = await asyncio.to_thread(
@@ -152,17 +182,86 @@ class ModelSet:
 
         return call
 
+    async def _check_all(self) -> None:
+        from kiln.serving._budget import check_needs, read_needs
+        from kiln.serving._loaded import served_name
+
+        for spec in self.specs:
+            name = spec.name or served_name(spec.uri)
+            if name in self._waiting:
+                raise InvalidInput(
+                    f"two models would be served as {name!r}; give one a name", field="name"
+                )
+            needs = await asyncio.to_thread(read_needs, spec.uri)
+            check_needs(spec.uri, needs, self.memory_budget_mb)
+            self._waiting[name] = _Waiting(spec, needs)
+        self.ready = True
+        self.metrics.ready.set(1)
+
+    async def acquire(self, name: str, version: str | None = None) -> tuple[ServedModel, float]:
+        """The model served as ``name``, loaded now if it must be; and the load's seconds (0)."""
+        loop = asyncio.get_running_loop()
+        waiting = self._waiting.get(name)
+        if waiting is None or name in self._entries:
+            model = self.get(name, version)
+            self._used[name] = loop.time()
+            return model, 0.0
+        async with waiting.lock:
+            if name not in self._entries:  # another request may have loaded it meanwhile
+                await self._make_room(name, waiting.needs.memory_mb)
+                model = await asyncio.to_thread(
+                    load_served,
+                    waiting.spec.uri,
+                    name=name,
+                    allow_pickle=waiting.spec.allow_pickle,
+                )
+                self._add(model, waiting.spec)
+                self._sizes[name] = waiting.needs.memory_mb
+                self.metrics.loads.labels(model=name).inc()
+                self._used[name] = loop.time()
+                log.info("loaded %s on first use in %.2fs", name, model.load_seconds)
+                return self.get(name, version), model.load_seconds
+        self._used[name] = loop.time()
+        return self.get(name, version), 0.0
+
+    async def _make_room(self, name: str, needed: int) -> None:
+        """Unload the least recently used idle models until ``needed`` MiB fit the budget."""
+        assert self.memory_budget_mb is not None
+        while sum(self._sizes.values()) + needed > self.memory_budget_mb:
+            idle = [
+                other
+                for other in sorted(self._sizes, key=lambda n: self._used.get(n, 0.0))
+                if other != name and not self._in_use(other)
+            ]
+            if not idle:
+                break  # everything loaded is busy: go over the budget for now, never fail
+            victim = idle[0]
+            entry = self._entries.pop(victim)
+            self._sizes.pop(victim, None)
+            self.metrics.unloads.labels(model=victim).inc()
+            log.info("unloaded %s (least recently used) to make room for %s", victim, name)
+            await _retire(entry, grace=0.0)
+
+    def _in_use(self, name: str) -> bool:
+        entry = self._entries.get(name)
+        return entry is not None and any(
+            b.stats.queued_rows or b.busy for b in entry.batchers.values()
+        )
+
+    def loaded(self) -> list[str]:
+        return list(self._entries)
+
     def has(self, name: str) -> bool:
-        return name in self._entries
+        return name in self._entries or name in self._waiting
 
     def names(self) -> list[str]:
-        return list(self._entries)
+        return list(dict.fromkeys([*self._entries, *self._waiting]))
 
     def get(self, name: str, version: str | None = None) -> ServedModel:
         """The model served as ``name`` (and, when given, that registered ``version``)."""
         entry = self._entries.get(name)
         if entry is None:
-            known = ", ".join(self._entries) or "none"
+            known = ", ".join(self.names()) or "none"
             raise NotFound(f"no model {name!r} is served here; served: {known}", field="name")
         if version is not None and version != entry.model.version_label:
             have = entry.model.version_label or "none (not a registered version)"
