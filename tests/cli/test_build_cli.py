@@ -38,7 +38,7 @@ def test_build_writes_the_context_of_a_registered_version(
     assert "next: docker build -t kiln-fraud:1 build/fraud-1" in done.stdout
     dockerfile = (out / "Dockerfile").read_text()
     assert dockerfile.rstrip().endswith(
-        'CMD ["kiln", "serve", "/model", "--host", "0.0.0.0", "--port", "8080"]'
+        'CMD ["kiln", "serve", "fraud=/model", "--host", "0.0.0.0", "--port", "8080"]'
     )
     assert (out / "model" / "kiln-model.yaml").is_file()
 

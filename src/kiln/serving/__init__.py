@@ -22,7 +22,9 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from kiln.serving._app import create_app
+    from kiln.serving._batch import BatchResult, score
     from kiln.serving._batching import MicroBatcher, Overloaded
+    from kiln.serving._build import BuildResult, build
     from kiln.serving._inputs import Rows
     from kiln.serving._loaded import ServedModel, load_served
     from kiln.serving._models import ModelSpec
@@ -31,6 +33,8 @@ if TYPE_CHECKING:
 __all__ = [
     "Arm",
     "BanditConfig",
+    "BatchResult",
+    "BuildResult",
     "MicroBatcher",
     "ModelSpec",
     "Overloaded",
@@ -39,12 +43,18 @@ __all__ = [
     "Rows",
     "ServedModel",
     "TrafficPolicy",
+    "build",
     "create_app",
     "load_served",
+    "score",
 ]
 
 _HOMES = {
     "create_app": "_app",
+    "BatchResult": "_batch",
+    "score": "_batch",
+    "BuildResult": "_build",
+    "build": "_build",
     "MicroBatcher": "_batching",
     "Overloaded": "_batching",
     "Rows": "_inputs",

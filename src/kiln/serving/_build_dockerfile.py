@@ -6,7 +6,7 @@ the lock does not change), the model folder copied to ``/model`` owned by
 root (so the server cannot change it), a non-root ``kiln`` user, port
 8080, a health check on the Open Inference Protocol's ``/v2/health/ready``
 (with the standard library, as the slim image has no curl), and
-``kiln serve /model`` as the command.
+``kiln serve <name>=/model`` as the command.
 """
 
 from __future__ import annotations
@@ -65,7 +65,11 @@ def base_image(python_version: str) -> str:
 
 def render_dockerfile(spec: ImageSpec) -> str:
     """The Dockerfile for ``spec``, one instruction per purpose, in cache-friendly order."""
-    command = ["kiln", "serve", "/model", "--host", "0.0.0.0", "--port", str(PORT)]
+    from kiln.serving._loaded import served_name
+
+    # NAME=/model keeps the registered name in the URLs (/v1/models/<name>/predict).
+    name = served_name(spec.model_uri)
+    command = ["kiln", "serve", f"{name}=/model", "--host", "0.0.0.0", "--port", str(PORT)]
     if spec.allow_pickle:
         command.append("--allow-pickle")
     health = json.dumps(["python", "-c", _HEALTH])
