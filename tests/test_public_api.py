@@ -30,6 +30,7 @@ PUBLIC_SUBPACKAGES = [
     "kiln.alerts",
     "kiln.gc",
     "kiln.features",
+    "kiln.serving",
 ]
 
 #: Libraries that ``import kiln`` (and so ``kiln --help``) must not load.
