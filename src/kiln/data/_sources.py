@@ -129,7 +129,12 @@ def _read_csv(path: Path) -> pa.Table:
         raise InvalidInput(f"cannot read {str(path)!r} as CSV: {error}", field="data") from None
 
 
-def _from_folder(folder: Path, source: str | None) -> Prepared:
+def parquet_files(folder: Path, *, field: str = "data") -> list[Path]:
+    """The Parquet files below ``folder`` in path order, hidden and ``_``-prefixed ones skipped.
+
+    Those are the files Spark, pandas and DuckDB write beside their data
+    (``_SUCCESS``, ``.crc``). ``InvalidInput`` naming ``field`` when there is none.
+    """
     files = sorted(
         (
             path
@@ -144,8 +149,13 @@ def _from_folder(folder: Path, source: str | None) -> Prepared:
         raise InvalidInput(
             f"the folder {str(folder)!r} holds no .parquet files (hidden files and names "
             "starting with '_' are skipped)",
-            field="data",
+            field=field,
         )
+    return files
+
+
+def _from_folder(folder: Path, source: str | None) -> Prepared:
+    files = parquet_files(folder)
     tables = [read_parquet_file(path) for path in files]
     first = tables[0].schema
     for path, table in zip(files, tables, strict=True):

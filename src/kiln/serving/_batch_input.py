@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Literal
 
+from kiln.data._sources import PARQUET_SUFFIXES
 from kiln.errors import InvalidInput, NotFound
 
 if TYPE_CHECKING:
@@ -41,7 +42,6 @@ if TYPE_CHECKING:
 
 __all__ = ["Partition", "partitions_of"]
 
-PARQUET_SUFFIXES = (".parquet", ".pq", ".parq")
 _CSV_SUFFIXES = tuple(
     suffix + extra for suffix in (".csv", ".tsv") for extra in ("", ".gz", ".bz2", ".zst")
 )
@@ -251,23 +251,9 @@ def _parquet_rows(path: Path) -> int:
 
 
 def _folder_partitions(folder: Path) -> list[Partition]:
-    files = sorted(
-        (
-            path
-            for path in folder.rglob("*")
-            if path.is_file()
-            and path.name.lower().endswith(PARQUET_SUFFIXES)
-            and not any(part.startswith((".", "_")) for part in path.relative_to(folder).parts)
-        ),
-        key=lambda path: path.relative_to(folder).as_posix(),
-    )
-    if not files:
-        raise InvalidInput(
-            f"the folder {str(folder)!r} holds no .parquet files (hidden files and names "
-            "starting with '_' are skipped)",
-            field="input",
-        )
-    return [_file_partition(path) for path in files]
+    from kiln.data._sources import parquet_files
+
+    return [_file_partition(path) for path in parquet_files(folder, field="input")]
 
 
 def _dataset_partitions(version: DatasetVersion) -> list[Partition]:

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from kiln.data._sources import PARQUET_SUFFIXES
 from kiln.errors import AlreadyExists, Conflict, InvalidInput, NotFound
-from kiln.serving._batch_input import PARQUET_SUFFIXES
 
 if TYPE_CHECKING:
     import pyarrow as pa
