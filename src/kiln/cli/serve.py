@@ -133,33 +133,22 @@ def _check_models(specs: list[dict[str, object]]) -> None:
 
 
 def _log_config(level: str, access_log: bool) -> dict[str, object]:
-    level = level.upper()
-    return {
-        "version": 1,
-        "disable_existing_loggers": False,
-        "formatters": {
-            "plain": {"format": "%(asctime)s %(levelname)-7s %(name)s: %(message)s"},
-            "access": {"format": "%(message)s"},
-        },
-        "handlers": {
-            "stderr": {"class": "logging.StreamHandler", "formatter": "plain"},
-            "access": {
-                "class": "logging.StreamHandler",
-                "formatter": "access",
-                "stream": "ext://sys.stdout",
-            },
-        },
-        "loggers": {
-            "uvicorn": {"handlers": ["stderr"], "level": level, "propagate": False},
-            "uvicorn.access": {"handlers": [], "level": "WARNING", "propagate": False},
-            "kiln": {"handlers": ["stderr"], "level": level, "propagate": False},
-            "kiln.serving.access": {
-                "handlers": ["access"] if access_log else [],
-                "level": "INFO" if access_log else "WARNING",
-                "propagate": False,
-            },
-        },
+    """``kiln server``'s logging, plus the model server's JSON access lines on stdout."""
+    from kiln.server.logging_config import log_config
+
+    config = log_config(level)
+    config["formatters"]["json-line"] = {"format": "%(message)s"}
+    config["handlers"]["serving-access"] = {
+        "class": "logging.StreamHandler",
+        "formatter": "json-line",
+        "stream": "ext://sys.stdout",
     }
+    config["loggers"]["kiln.serving.access"] = {
+        "handlers": ["serving-access"] if access_log else [],
+        "level": "INFO" if access_log else "WARNING",
+        "propagate": False,
+    }
+    return config
 
 
 def _exit_cleanly(_signum: int, _frame: FrameType | None) -> None:
