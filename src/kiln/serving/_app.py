@@ -38,6 +38,7 @@ from kiln._version import __version__
 from kiln.errors import InvalidInput, KilnError, NotFound, Unavailable
 from kiln.serving._batching import Overloaded
 from kiln.serving._models import ModelSet, ModelSpec, as_spec
+from kiln.serving._openapi import INFER_BODY, PREDICT_BODY
 
 if TYPE_CHECKING:
     from kiln.context import Context
@@ -77,65 +78,6 @@ def _jsonable(values: Any) -> Any:
     if array.dtype.kind in "biuf" and array.dtype.isnative:
         return np.ascontiguousarray(array)
     return array.tolist()
-
-
-def _predict_body() -> dict[str, Any]:
-    """The OpenAPI schema of ``/predict`` bodies (the route parses them itself)."""
-    table = {"type": "array", "minItems": 1, "items": {"type": "object"}}
-    return {
-        "requestBody": {
-            "required": True,
-            "content": {
-                "application/json": {
-                    "schema": {
-                        "type": "object",
-                        "properties": {
-                            "records": table,
-                            "dataframe_records": table,
-                            "columns": {"type": "object"},
-                            "dataframe_split": {"type": "object"},
-                            "instances": {"type": "array", "minItems": 1},
-                            "method": {"type": "string", "enum": ["predict", "predict_proba"]},
-                            "id": {"type": "string"},
-                        },
-                    }
-                }
-            },
-        }
-    }
-
-
-def _infer_body() -> dict[str, Any]:
-    tensor = {
-        "type": "object",
-        "required": ["name", "shape", "datatype", "data"],
-        "properties": {
-            "name": {"type": "string"},
-            "shape": {"type": "array", "items": {"type": "integer", "minimum": 0}},
-            "datatype": {"type": "string"},
-            "data": {"type": "array"},
-            "parameters": {"type": "object"},
-        },
-    }
-    return {
-        "requestBody": {
-            "required": True,
-            "content": {
-                "application/json": {
-                    "schema": {
-                        "type": "object",
-                        "required": ["inputs"],
-                        "properties": {
-                            "id": {"type": "string"},
-                            "parameters": {"type": "object"},
-                            "inputs": {"type": "array", "items": tensor, "minItems": 1},
-                            "outputs": {"type": "array", "items": {"type": "object"}},
-                        },
-                    }
-                }
-            },
-        }
-    }
 
 
 class _Server:
@@ -464,7 +406,7 @@ def create_app(
     app.state.deployments = deployment_set
     add_deployment_routes(app, routes)
 
-    @app.post("/v1/models/{name}/predict", openapi_extra=_predict_body())
+    @app.post("/v1/models/{name}/predict", openapi_extra=PREDICT_BODY)
     async def predict(request: Request, name: str) -> Response:
         """Predictions for rows given as records, columns, a split table or instances."""
         return await server.predict(request, name)
@@ -557,12 +499,12 @@ def create_app(
         """200 when that version of the model is loaded."""
         return model_ready(name, version)
 
-    @app.post("/v2/models/{name}/infer", openapi_extra=_infer_body())
+    @app.post("/v2/models/{name}/infer", openapi_extra=INFER_BODY)
     async def infer(request: Request, name: str) -> Response:
         """Open Inference Protocol inference: input tensors → output tensors."""
         return await server.infer(request, name, None)
 
-    @app.post("/v2/models/{name}/versions/{version}/infer", openapi_extra=_infer_body())
+    @app.post("/v2/models/{name}/versions/{version}/infer", openapi_extra=INFER_BODY)
     async def infer_version(request: Request, name: str, version: str) -> Response:
         """As ``/infer``, for the version that is served (404 for another)."""
         return await server.infer(request, name, version)

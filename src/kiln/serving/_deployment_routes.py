@@ -25,6 +25,7 @@ from fastapi import FastAPI, Request
 from starlette.responses import Response
 
 from kiln.errors import InvalidInput, KilnError, Unavailable
+from kiln.serving._openapi import PREDICT_BODY
 
 if TYPE_CHECKING:
     from kiln.serving._app import _Server
@@ -214,7 +215,7 @@ def _now() -> Any:
 def add_deployment_routes(app: FastAPI, routes: DeploymentRoutes) -> None:
     from kiln.serving._app import _json, _status
 
-    @app.post("/v1/deployments/{name}/predict")
+    @app.post("/v1/deployments/{name}/predict", openapi_extra=PREDICT_BODY)
     async def deployment_predict(request: Request, name: str) -> Response:
         """Predictions from the arm the deployment's policy routes this request to."""
         return await routes.predict(request, name)
