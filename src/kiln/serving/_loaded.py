@@ -95,6 +95,10 @@ def load_served(
     from kiln.registry._fluent import resolve_version
 
     text = os.fspath(uri)
+    if text.startswith("graph:"):  # several models as one: _graph.py
+        from kiln.serving._graph import load_graph_served
+
+        return load_graph_served(text, name=name, allow_pickle=allow_pickle)
     started = time.perf_counter()
     rest = text.removeprefix("models:/") if text.startswith("models:/") else None
     # models:/name/3 and models:/name@alias are versions; models:/m-<id> is an MLflow model.
