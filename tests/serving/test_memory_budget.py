@@ -84,3 +84,19 @@ def test_a_model_the_server_cannot_hold_is_refused_at_start(
         ready = wait_ready(client)
     assert ready.status_code == 503
     assert words in ready.json()["error"]
+
+
+def test_a_graph_needs_what_its_models_need_together(tmp_path: Path) -> None:
+    a = scorer(tmp_path / "a", 100.0)
+    b = scorer(tmp_path / "b", 200.0)
+    spec = tmp_path / "pair.yaml"
+    spec.write_text(f"kind: ensemble\nmembers: [{a}, {b}]\ncombine: average\n")
+    for budget, status in ((100, 200), (70, 503)):
+        app = create_app([ModelSpec(f"graph:{spec}", allow_pickle=True)], memory_budget_mb=budget)
+        with BackgroundServer(app) as url, httpx.Client(base_url=url, timeout=30) as client:
+            assert wait_ready(client).status_code == status
+            if status == 200:
+                answer = client.post("/v1/models/pair/predict", json=ROW)
+                assert answer.json()["predictions"] == [152.0]  # (102 + 202) / 2
+            else:
+                assert "80 MiB" in client.get("/v2/health/ready").json()["error"]

@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     from kiln.serving._batch import BatchResult, score
     from kiln.serving._batching import MicroBatcher, Overloaded
     from kiln.serving._build import BuildResult, build
+    from kiln.serving._graph import load_graph
+    from kiln.serving._graph_predictor import GraphPredictor
     from kiln.serving._inputs import Rows
     from kiln.serving._loaded import ServedModel, load_served
     from kiln.serving._models import ModelSpec
@@ -35,6 +37,7 @@ __all__ = [
     "BanditConfig",
     "BatchResult",
     "BuildResult",
+    "GraphPredictor",
     "MicroBatcher",
     "ModelSpec",
     "Overloaded",
@@ -45,6 +48,7 @@ __all__ = [
     "TrafficPolicy",
     "build",
     "create_app",
+    "load_graph",
     "load_served",
     "score",
 ]
@@ -55,6 +59,8 @@ _HOMES = {
     "score": "_batch",
     "BuildResult": "_build",
     "build": "_build",
+    "load_graph": "_graph",
+    "GraphPredictor": "_graph_predictor",
     "MicroBatcher": "_batching",
     "Overloaded": "_batching",
     "Rows": "_inputs",

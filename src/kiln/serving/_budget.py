@@ -31,11 +31,18 @@ def read_needs(uri: str) -> ModelNeeds:
     """The needs of the model at ``uri``, from its manifest (files fetched, nothing loaded).
 
     A model in MLflow's format has no Kiln manifest: it counts as 1 MiB on
-    the CPU, unmeasured.
+    the CPU, unmeasured. A graph needs what its models need together.
     """
     from kiln.models import read_manifest
     from kiln.registry._load import model_folder
 
+    if uri.startswith("graph:"):  # a graph holds each of its models
+        from kiln.serving._graph_spec import model_uris, read_graph
+
+        members = [read_needs(member) for member in model_uris(read_graph(uri))]
+        device = "gpu" if any(m.device == "gpu" for m in members) else "cpu"
+        memory = sum(m.memory_mb for m in members)
+        return ModelNeeds(device, memory, all(m.measured for m in members))
     folder = model_folder(uri)
     if not (folder / "kiln-model.yaml").is_file():
         return ModelNeeds("cpu", 1, False)

@@ -41,7 +41,7 @@ __all__ = [
 ]
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}")
-_SCHEMES = ("models:/", "runs:/", "mlflow-artifacts:", "file:", "/", "./", "../")
+_SCHEMES = ("models:/", "runs:/", "mlflow-artifacts:", "graph:", "file:", "/", "./", "../")
 
 
 @dataclass(frozen=True, slots=True)

@@ -64,7 +64,11 @@ class ServedModel:
 def served_name(uri: str) -> str:
     """The default URL name of a model: the registered name, else the folder or run path's."""
     text = str(uri).rstrip("/")
-    if text.startswith("models:/"):
+    if text.startswith("graph:"):  # the spec names the graph (by default, its file)
+        from kiln.serving._graph_spec import read_graph
+
+        text = read_graph(text).name
+    elif text.startswith("models:/"):
         rest = text.removeprefix("models:/")
         text = rest.split("@", 1)[0].split("/", 1)[0]
     else:
