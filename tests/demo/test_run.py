@@ -32,6 +32,7 @@ def test_demo_runs_twice_and_reports_each_stage(make_context: Callable[..., Cont
                 "Pipeline: ingest → check → features → train → evaluate → register",
                 "Quality gate on drifted data",
                 "Model registry",
+                "Serving: canary, shadow, prediction log",
                 "MLflow compatibility",
                 "Web UI",
                 "Server",
@@ -85,6 +86,7 @@ def test_demo_runs_twice_and_reports_each_stage(make_context: Callable[..., Cont
     actions = {e.action for e in db.read(auth.list_entries, project=DEMO_PROJECT, limit=1000)}
     assert {"create_token", "update_project", "revoke_token"} <= actions
     _check_feature_stage(make_context(project=DEMO_PROJECT), state, texts)
+    _check_serving_stage(context, texts)
 
 
 def _check_feature_stage(demo: Context, state: DemoState, texts: list[str]) -> None:
@@ -137,3 +139,37 @@ def _check_feature_stage(demo: Context, state: DemoState, texts: list[str]) -> N
         "merchant_history": 1,
         "payment_context": 1,
     }
+
+
+def _check_serving_stage(context: Context, texts: list[str]) -> None:
+    """Each demo sent 300 requests through both canary arms, all shadowed, logged and exported.
+
+    The second demo finds the deployment as the first left it: no new revision.
+    """
+    from collections import Counter
+
+    from kiln.data import _service as datasets
+    from kiln.serving._deployments import deployment_history
+    from kiln.serving._predictions_index import read_predictions
+
+    assert "deployment fraud r1 (created), sticky by customer_id: 300 requests" in texts[0]
+    assert "deployment fraud r1 (unchanged)" in texts[1]
+    for text in texts:
+        assert "(challenger, canary 10%), and " in text
+        assert "never registered, shadowed 300 and agreed on" in text
+        assert "exported (300 rows)" in text
+    assert [e.action for e in context.db.read(deployment_history, DEMO_PROJECT, "fraud")] == [
+        "create"
+    ]
+    log = read_predictions(context, DEMO_PROJECT, "fraud").to_pylist()
+    routes = Counter(row["route"] for row in log)
+    assert routes == {"primary": 600, "shadow": 600}
+    by_version = Counter(row["version"] for row in log if row["route"] == "primary")
+    assert set(by_version) == {1, 2}  # champion and canary both answered
+    assert 0.03 < by_version[2] / 600 < 0.2
+    primary = {row["request_id"] for row in log if row["route"] == "primary"}
+    assert primary == {row["request_id"] for row in log if row["route"] == "shadow"}
+    assert {row["version"] for row in log if row["route"] == "shadow"} == {None}
+    exported = datasets.load(context.db, context.artifacts, DEMO_PROJECT, "fraud-labeled@latest")
+    assert exported.num_rows == 300
+    assert exported.column_names[-1] == "is_fraud"  # the features, then the label
