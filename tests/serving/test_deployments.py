@@ -233,3 +233,27 @@ def test_reloads_under_load_fail_no_request(store: kiln.Context) -> None:
     missing = next(arm for arm in state["arms"] if arm["arm"] == "missing/1")
     assert missing["serving"] is False
     assert "missing" in missing["error"]
+
+
+def test_a_deployment_without_a_loadable_arm_is_not_ready(store: kiln.Context) -> None:
+    deploy(store, split(("missing@champion", 100)))
+    with serve(store, "fraud") as url, httpx.Client(base_url=url, timeout=30) as client:
+        ready = wait_ready(client)
+    assert ready.status_code == 503
+    assert "no arm that could be loaded" in ready.json()["error"]
+
+
+def test_the_servers_own_context_is_used_not_the_current_one(
+    store: kiln.Context, tmp_path: Path
+) -> None:
+    deploy(store, split(("scorer@champion", 100), shadows=["scorer/2"]))
+    kiln.configure(home=tmp_path / "elsewhere")  # the current context is now another store
+    with serve(store, "fraud") as url, httpx.Client(base_url=url, timeout=30) as client:
+        assert wait_ready(client).status_code == 200
+        for _ in range(30):
+            assert answer_of(client)["predictions"] == [102.0]
+        metrics = client.get("/metrics").text
+    # Every shadow answer is logged, even those still running when the server stops.
+    logged = read_predictions(store, store.settings.project, "fraud").to_pylist()
+    assert Counter(row["route"] for row in logged) == {"primary": 30, "shadow": 30}
+    assert 'route="shadow"' in metrics

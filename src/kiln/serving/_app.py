@@ -273,6 +273,26 @@ def limit_native_threads(threads: int) -> None:
     threadpool_limits(limits=threads)
 
 
+class _InContext:
+    """ASGI middleware: the server's context is the current one in its requests and tasks.
+
+    Loading a ``models:/`` URI, resolving an alias and reading the online
+    store ask for the current context; a server given ``context=`` must use
+    that one, not whatever the process was configured with. Lifespan tasks
+    (loading, the deployment watcher) inherit it too.
+    """
+
+    def __init__(self, app: Any, context: Context) -> None:
+        self.app = app
+        self.context = context
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        from kiln.context import using_context
+
+        with using_context(self.context):
+            await self.app(scope, receive, send)
+
+
 class _TooLarge(Exception):
     def __init__(self, size: int, limit: int) -> None:
         super().__init__(f"the body is {size} bytes; this server takes at most {limit}")
@@ -395,6 +415,7 @@ def create_app(
             metrics.ready.set(0)
             for task in tasks:
                 task.cancel()
+            await routes.drain_shadows()
             if deployments:
                 await deployment_set.save_state()
             if routes.log is not None:
@@ -404,6 +425,7 @@ def create_app(
     app = FastAPI(title=title, version=__version__, lifespan=lifespan, docs_url="/docs")
     app.state.server = server
     app.state.deployments = deployment_set
+    app.add_middleware(_InContext, context=ctx)
     add_deployment_routes(app, routes)
 
     @app.post("/v1/models/{name}/predict", openapi_extra=PREDICT_BODY)

@@ -28,7 +28,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from kiln.errors import InvalidInput, KilnError, NotFound
+from kiln.errors import InvalidInput, KilnError, NotFound, Unavailable
 from kiln.serving._deployments import Deployment, arm_uri
 from kiln.serving._loaded import ServedModel, load_served
 from kiln.serving._models import ModelSet, ModelSpec
@@ -158,7 +158,14 @@ class DeploymentSet:
             record = await asyncio.to_thread(
                 self.context.db.read, get_deployment, self.project, name
             )
-            self._live[name] = await self._build(record, previous=None)
+            deployed = await self._build(record, previous=None)
+            if not any(arm.name in deployed.router.available for arm in record.policy.arms):
+                why = "; ".join(f"{arm}: {error}" for arm, error in deployed.errors.items())
+                raise Unavailable(
+                    f"deployment {name!r} has no arm that could be loaded ({why}); "
+                    "fix its models or set its traffic to ones that load"
+                )
+            self._live[name] = deployed
 
     async def _build(self, record: Deployment, previous: Deployed | None) -> Deployed:
         """``record``'s revision served: its arms loaded, a router over those that loaded."""

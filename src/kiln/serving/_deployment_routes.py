@@ -115,6 +115,11 @@ class DeploymentRoutes:
                 error, name, version, "deployment", started, request_id, v2=False
             )
 
+    async def drain_shadows(self, timeout: float = 30.0) -> None:
+        """Let the shadows still running finish, so their answers reach the log at shutdown."""
+        if self._shadows:
+            await asyncio.wait(list(self._shadows), timeout=timeout)
+
     async def _shadow(
         self,
         deployed: Deployed,
@@ -139,7 +144,20 @@ class DeploymentRoutes:
                 request_id,
                 error,
             )
+            metrics = self.server.models.metrics
+            metrics.errors.labels(
+                deployed.record.name, model.version_label, "shadow", "model_error"
+            ).inc()
             return
+        self.server._observe(
+            deployed.record.name,
+            model.version_label,
+            "shadow",
+            200,
+            started,
+            rows.count,
+            request_id,
+        )
         self._record(deployed, model, "shadow", request_id, rows, output, started, arrived)
 
     def _record(
