@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.ui import _features
+from tests.ui import _deployments, _features
 from tests.ui.conftest import AuthServer
 
 pytestmark = pytest.mark.timeout(300)
@@ -94,6 +94,7 @@ def _pages(ui_server: str) -> dict[str, str]:
         "feature service": f"/features/services/fraud?project={_features.PROJECT}",
         "on-demand view": f"/features/views/spend_share?project={_features.PROJECT}",
         "feature entity": f"/features/entities/customer?project={_features.PROJECT}",
+        "deployment": f"/deployments/fraud-api?project={_deployments.PROJECT}",
         "not found": "/models/no-such-model",
     }
 
@@ -106,6 +107,7 @@ def test_every_page_is_labelled_contrasted_and_fits(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
     _features.seed(ui_home, tmp_path_factory)
+    _deployments.seed(ui_home)
     page._kiln_expected_problems = ("404 (Not Found)",)
     problems: list[str] = []
     for name, path in _pages(ui_server).items():

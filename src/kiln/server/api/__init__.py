@@ -10,6 +10,7 @@ from kiln.server.api import (
     alerts,
     audit,
     datasets,
+    deployments,
     experiments,
     features,
     lineage,
@@ -35,6 +36,7 @@ ROUTERS = (
     datasets.router,
     features.router,
     pipelines.router,
+    deployments.router,
     lineage.router,
     alerts.router,
 )

@@ -25,6 +25,13 @@ AREAS: tuple[Area, ...] = (
     Area("pipelines", "Pipelines", "/pipelines", "/pipelines", "Runs, paused gates, schedules"),
     Area("experiments", "Experiments", "/experiments", "/experiments", "Runs and comparisons"),
     Area("models", "Models", "/models", "/models", "Registered models, versions, aliases"),
+    Area(
+        "deployments",
+        "Deployments",
+        "/deployments",
+        "/deployments",
+        "Traffic splits, shadows, bandits, rollbacks",
+    ),
     Area("lineage", "Lineage", "/lineage", "/lineage", "What was made from what"),
 )
 

@@ -8,6 +8,7 @@ from kiln.server.ui.pages import (
     access,
     compare,
     datasets,
+    deployments,
     experiments,
     features,
     home,
@@ -28,5 +29,6 @@ PAGE_ROUTERS: tuple[APIRouter, ...] = (
     compare.router,
     runs.router,
     models.router,
+    deployments.router,
     lineage.router,
 )
