@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 
 from kiln.server.background import free_port
+from tests.serving._models import save_scorer
 from tests.serving.conftest import wait_ready
 
 KILN = shutil.which("kiln", path=os.path.dirname(sys.executable))
@@ -49,7 +50,9 @@ def start(home: Path, *args: str) -> tuple[subprocess.Popen[str], str]:
     raise AssertionError(f"kiln serve did not start: {process.communicate()[1][-2000:]}")
 
 
-def test_serve_answers_logs_and_drains_on_sigterm(slow_scorer: Path, tmp_path: Path) -> None:
+def test_serve_answers_logs_and_drains_on_sigterm(tmp_path: Path) -> None:
+    # One second per call: the request below is surely in flight when SIGTERM arrives.
+    slow_scorer = save_scorer(tmp_path / "slow", delay=1.0)
     process, url = start(tmp_path / "home", f"slow={slow_scorer}", "--allow-pickle")
     try:
         with httpx.Client(base_url=url, timeout=30) as client:
@@ -62,14 +65,18 @@ def test_serve_answers_logs_and_drains_on_sigterm(slow_scorer: Path, tmp_path: P
             # A request in flight when SIGTERM arrives is still answered.
             slow = {"records": [{"amount": 1.0, "count": 1, "city": "x"}] * 3}
             results: list[int] = []
+            sent = threading.Event()
 
             def call() -> None:
                 with httpx.Client(base_url=url, timeout=30) as other:
+                    other.get("/v2/health/live")  # connected: the next request reuses it
+                    sent.set()
                     results.append(other.post("/v1/models/slow/predict", json=slow).status_code)
 
             worker = threading.Thread(target=call)
             worker.start()
-            time.sleep(0.02)
+            assert sent.wait(30)
+            time.sleep(0.3)  # the model call (1 s) has begun
             process.send_signal(signal.SIGTERM)
             worker.join(30)
             assert results == [200]
@@ -77,6 +84,7 @@ def test_serve_answers_logs_and_drains_on_sigterm(slow_scorer: Path, tmp_path: P
     finally:
         if process.poll() is None:
             process.kill()
+            process.communicate(timeout=30)  # closes the pipes
     assert process.returncode == 0, err[-2000:]
     lines = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
     first = next(line for line in lines if line["request_id"] == "cli-1")
