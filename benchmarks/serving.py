@@ -1,14 +1,23 @@
-"""Model serving throughput and latency: kiln serve against mlflow models serve (and BentoML).
+"""Model serving throughput and latency: kiln serve against mlflow models serve and BentoML.
 
 One HistGradientBoostingClassifier on 20 float features; 1-row and 100-row
 JSON requests at concurrency 1 and 16, ``--seconds`` each (20 by default).
 The load generator runs in its own process on this machine, targets
 127.0.0.1 only and stops by itself: asyncio keep-alive connections sending
 pre-encoded HTTP/1.1 requests, so it costs the server as little CPU as a
-Python client can. Prints JSON: requests/s, p50/p99 latency and errors per
-server and load, plus the in-process ``model.predict`` time.
+Python client can. Prints JSON: requests/s, p50/p99 latency and errors
+(non-200 answers and dropped connections, counted per request) per server
+and load, plus the in-process ``model.predict`` time.
 
-    python benchmarks/serving.py [--seconds 20] [--skip-mlflow]
+MLflow is measured when it is importable here. BentoML is measured when it
+is importable here or ``--bentoml-python`` names an interpreter that has it
+(BentoML's pins conflict with Kiln's: a venv of its own, with this
+environment's scikit-learn version, since the model is handed over as a
+joblib pickle). Two BentoML services, ``benchmarks/_bentoml_side.py``: one
+model call per request, and the same API with adaptive batching.
+
+    python benchmarks/serving.py [--seconds 20] [--skip-mlflow] [--skip-bentoml]
+        [--bentoml-python /path/to/bentoml-venv/bin/python]
 """
 
 from __future__ import annotations
@@ -228,10 +237,99 @@ def mlflow_server(model: Any, frame: pd.DataFrame, seconds: float, payloads: dic
             process.wait(30)
 
 
+def bentoml_bodies(frame: pd.DataFrame) -> dict[str, bytes]:
+    """The same rows in BentoML's shape: a JSON object keyed by the API's parameter name."""
+    return {
+        "1_row": json.dumps({"records": frame.head(1).to_dict("records")}).encode(),
+        "100_rows": json.dumps({"records": frame.head(100).to_dict("records")}).encode(),
+    }
+
+
+def bentoml_version(python: str) -> dict[str, str]:
+    code = "import bentoml, sklearn; print(bentoml.__version__, sklearn.__version__)"
+    found = subprocess.run([python, "-c", code], capture_output=True, text=True, check=True)
+    bentoml_v, sklearn_v = found.stdout.split()
+    return {"bentoml": bentoml_v, "sklearn": sklearn_v}
+
+
+def bentoml_server(
+    python: str, model: Any, service: str, seconds: float, payloads: dict[str, bytes]
+) -> dict[str, Any]:
+    """``bentoml serve _bentoml_side:<service>`` from ``python``'s environment, measured."""
+    import joblib
+
+    folder = Path(tempfile.mkdtemp(prefix="bentoml-bench-"))
+    shutil.copy(Path(__file__).with_name("_bentoml_side.py"), folder / "_bentoml_side.py")
+    joblib.dump(model, folder / "model.joblib")
+    port = free_port()
+    log = (folder / "server.log").open("wb")
+    process = subprocess.Popen(
+        [
+            python,
+            "-m",
+            "bentoml",
+            "serve",
+            f"_bentoml_side:{service}",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--working-dir",
+            str(folder),
+            "--do-not-track",
+        ],
+        cwd=folder,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        env={
+            **os.environ,
+            "KILN_BENCH_MODEL": str(folder / "model.joblib"),
+            "BENTOML_HOME": str(folder / "bentoml-home"),
+            "BENTOML_DO_NOT_TRACK": "True",
+            # One OpenMP thread per model call, as kiln serve runs its calls: with
+            # BentoML's default (one per core) concurrent calls thrash on a small machine.
+            "OMP_NUM_THREADS": "1",
+            # its scripts (circus, uvicorn) are found next to its interpreter
+            "PATH": f"{Path(python).parent}:{os.environ['PATH']}",
+        },
+    )
+    try:
+        wait_http(f"http://127.0.0.1:{port}/readyz", process)
+        return measure(port, "/predict", payloads, seconds)
+    except Exception:
+        log.flush()
+        sys.stderr.write((folder / "server.log").read_text(errors="replace")[-4000:])
+        raise
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(10)
+        log.close()
+
+
+def bentoml_python(given: str | None) -> str | None:
+    """The interpreter to run BentoML with: ``--bentoml-python``, else this one if it has it."""
+    import importlib.util
+
+    if given:
+        return given
+    return sys.executable if importlib.util.find_spec("bentoml") else None
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--skip-mlflow", action="store_true")
+    parser.add_argument("--skip-bentoml", action="store_true")
+    parser.add_argument(
+        "--bentoml-python",
+        help="an interpreter whose environment has BentoML 1.4 and this scikit-learn version",
+    )
     args = parser.parse_args()
 
     from kiln.models import save_model
@@ -255,11 +353,26 @@ def main() -> None:
         report["mlflow"] = mlflow_server(model, frame, args.seconds, payloads)
     else:
         report["mlflow"] = "skipped" if args.skip_mlflow else "not installed"
-    report["bentoml"] = (
-        "installed (side-by-side run not written yet)"
-        if importlib.util.find_spec("bentoml")
-        else "not installed"
-    )
+    python = bentoml_python(args.bentoml_python)
+    if args.skip_bentoml:
+        report["bentoml"] = "skipped"
+    elif python is None:
+        report["bentoml"] = "not installed"
+    else:
+        import sklearn
+
+        versions = bentoml_version(python)
+        if versions["sklearn"] != sklearn.__version__:
+            raise SystemExit(
+                f"{python} has scikit-learn {versions['sklearn']}, this environment "
+                f"{sklearn.__version__}: the pickled model needs the same version"
+            )
+        payloads = bentoml_bodies(frame)
+        report["bentoml_version"] = versions["bentoml"]
+        report["bentoml"] = bentoml_server(python, model, "Plain", args.seconds, payloads)
+        report["bentoml_batching"] = bentoml_server(
+            python, model, "Batched", args.seconds, payloads
+        )
     print(json.dumps(report, indent=2))
 
 
