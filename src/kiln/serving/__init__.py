@@ -4,7 +4,7 @@
 
     kiln serve URI …  ──►  _app.create_app: /v1 predict, /v2 (Open Inference Protocol), /metrics
                               │  _inputs.py   JSON bodies → typed NumPy columns (Rows)
-                              │  _v2.py       V2 tensors ↔ columns, metadata, error bodies
+                              │  _v2.py       V2 tensors ↔ columns, metadata (routes: _v2_routes.py)
                               ▼
                            _models.ModelSet: ModelSpec → _loaded.ServedModel (registry
                               │  versions resolved once), one _batching.MicroBatcher per
