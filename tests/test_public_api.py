@@ -31,6 +31,7 @@ PUBLIC_SUBPACKAGES = [
     "kiln.gc",
     "kiln.features",
     "kiln.serving",
+    "kiln.monitoring",
 ]
 
 #: Libraries that ``import kiln`` (and so ``kiln --help``) must not load.

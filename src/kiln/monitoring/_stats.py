@@ -68,7 +68,7 @@ class TestResult:
 
 def _scipy_stats() -> Any:
     """``scipy.stats``, imported on first use (SciPy ships no type stubs)."""
-    from scipy import stats  # type: ignore[import-untyped]
+    from scipy import stats
 
     return stats
 
@@ -295,7 +295,7 @@ def jensen_shannon(
 
     Equals ``scipy.spatial.distance.jensenshannon(ref, cur, base=2)``.
     """
-    from scipy.spatial import distance  # type: ignore[import-untyped]
+    from scipy.spatial import distance
 
     ref, cur = _aligned(reference_counts, current_counts)
     statistic = float(distance.jensenshannon(ref, cur, base=2))
