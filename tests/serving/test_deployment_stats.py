@@ -10,7 +10,8 @@ import pyarrow as pa
 import pytest
 
 from kiln.errors import InvalidInput
-from kiln.serving._deployment_stats import outputs_agree, parse_duration
+from kiln.serving._deployment_stats import parse_duration
+from kiln.serving._output_agreement import outputs_agree
 
 
 @pytest.mark.parametrize(
