@@ -13,6 +13,7 @@ import logging
 import os
 import secrets
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -65,33 +66,8 @@ def ray_session() -> Iterator[ModuleType]:
     writing one to ``~/.ray``; usage statistics are off.
     """
     require_ray()
-    saved = dict(os.environ)
-    os.environ.update(
-        {
-            "RAY_DISABLE_USAGE_STATS": "1",
-            "RAY_USAGE_STATS_ENABLED": "0",
-            "RAY_AUTH_MODE": "token",
-            "RAY_AUTH_TOKEN": secrets.token_hex(32),
-            "PYTHONPATH": os.pathsep.join(
-                filter(None, [str(ROOT), os.environ.get("PYTHONPATH", "")])
-            ),
-        }
-    )
-    import ray  # after the variables: Ray reads its authentication mode on import
-
-    try:
-        ray.init(
-            num_cpus=2,
-            include_dashboard=False,
-            log_to_driver=False,
-            logging_level=logging.WARNING,
-            _node_ip_address="127.0.0.1",
-        )
+    with local_ray() as ray:
         yield ray
-    finally:
-        ray.shutdown()
-        os.environ.clear()
-        os.environ.update(saved)
 
 
 @pytest.fixture(scope="session")
@@ -127,3 +103,43 @@ def runner(request: pytest.FixtureRequest, open_runners: dict[str, Runner]) -> R
 def sqlite_context(make_context: Callable[..., Context]) -> Context:
     """A context over a temporary home: SQLite metadata store, local artifact folder."""
     return make_context()
+
+
+@contextmanager
+def local_ray() -> Iterator[ModuleType]:
+    """A local Ray with 2 CPUs, quiet, no dashboard, token auth without a file in ``~/.ray``.
+
+    Workers inherit ``PYTHONPATH`` (so they import the test modules) and the
+    token; at the end Ray is shut down, the environment restored and the
+    token Ray cached forgotten (a later ``ray.init`` brings its own).
+    """
+    saved = dict(os.environ)
+    os.environ.update(
+        {
+            "RAY_DISABLE_USAGE_STATS": "1",
+            "RAY_USAGE_STATS_ENABLED": "0",
+            "RAY_AUTH_MODE": "token",
+            "RAY_AUTH_TOKEN": secrets.token_hex(32),
+            "PYTHONPATH": os.pathsep.join(
+                filter(None, [str(ROOT), os.environ.get("PYTHONPATH", "")])
+            ),
+        }
+    )
+    import ray  # after the variables: Ray reads its authentication mode on import
+
+    try:
+        ray.init(
+            num_cpus=2,
+            include_dashboard=False,
+            log_to_driver=False,
+            logging_level=logging.WARNING,
+            _node_ip_address="127.0.0.1",
+        )
+        yield ray
+    finally:
+        ray.shutdown()
+        os.environ.clear()
+        os.environ.update(saved)
+        from ray._raylet import AuthenticationTokenLoader
+
+        AuthenticationTokenLoader.instance().reset_cache()

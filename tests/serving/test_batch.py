@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import logging
 import os
-import secrets
 import subprocess
 import sys
 import textwrap
@@ -25,7 +23,7 @@ from kiln.context import Context, using_context
 from kiln.data import register_dataset
 from kiln.errors import AlreadyExists, Conflict, InvalidInput, NotFound
 from kiln.serving._batch import BatchResult, score
-from tests.pipelines.conftest import require_ray
+from tests.pipelines.conftest import local_ray, require_ray
 from tests.serving._models import FEATURES, save_classifier, save_scorer, training_frame
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -405,47 +403,8 @@ def ray_instance() -> Iterator[ModuleType]:
     if running is not None and running.is_initialized():
         yield running
         return
-    saved = dict(os.environ)
-    os.environ.update(
-        {
-            "RAY_DISABLE_USAGE_STATS": "1",
-            "RAY_USAGE_STATS_ENABLED": "0",
-            "RAY_AUTH_MODE": "token",
-            "RAY_AUTH_TOKEN": secrets.token_hex(32),
-            "PYTHONPATH": os.pathsep.join(
-                filter(None, [str(ROOT), os.environ.get("PYTHONPATH", "")])
-            ),
-        }
-    )
-    import ray  # after the variables: Ray reads its authentication mode on import
-
-    try:
-        ray.init(
-            num_cpus=2,
-            include_dashboard=False,
-            log_to_driver=False,
-            logging_level=logging.WARNING,
-            _node_ip_address="127.0.0.1",
-        )
+    with local_ray() as ray:
         yield ray
-    finally:
-        ray.shutdown()
-        os.environ.clear()
-        os.environ.update(saved)
-        _forget_ray_token()
-
-
-def _forget_ray_token() -> None:
-    """Drop the token Ray cached in this process (as Ray's own test helpers do).
-
-    A later ``ray.init`` with another token (tests/pipelines' session
-    instance, when these tests ran first) would otherwise reach its new
-    cluster with ours and be refused. The token mode Ray read on import
-    stays, as that instance wants it.
-    """
-    from ray._raylet import AuthenticationTokenLoader
-
-    AuthenticationTokenLoader.instance().reset_cache()
 
 
 @pytest.mark.ray
