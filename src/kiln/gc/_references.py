@@ -32,8 +32,10 @@ from kiln.db.tables import (
     DatasetVersionRow,
     LoggedModelArtifactRow,
     ModelVersionRow,
+    MonitorResultRow,
     PipelineRunRow,
     PredictionBatchRow,
+    ReferenceProfileRow,
     RunArtifactRow,
     StepCacheRow,
     StepRunRow,
@@ -69,6 +71,8 @@ REFERENCE_COLUMNS: dict[str, str] = {
     "alerts.details": "any digest named in an alert's evidence",
     "model_versions.manifest_sha256": "a model version's kiln-model.yaml and the files it lists",
     "prediction_batches.digest": "the Parquet blobs of the prediction log",
+    "reference_profiles.digest": "the sketches of a monitoring reference profile (JSON)",
+    "monitor_results.digest": "the report of one evaluated monitor window (JSON)",
 }
 
 #: Text columns that never name a blob, by table, and why (see the module docstring).
@@ -173,6 +177,21 @@ NON_REFERENCE_COLUMNS: dict[str, tuple[str, ...]] = {
     # Traffic policies name models by registry reference, never blobs.
     "deployments": ("name", "description", "policy", "bandit_state", "created_by"),
     "deployment_events": ("action", "policy", "note", "created_by"),
+    # A monitor's spec names its profile by name@version and its target by name.
+    "reference_profiles": ("name", "columns", "source", "created_by"),
+    "monitors": ("name", "description", "target_kind", "target", "spec", "created_by"),
+    "monitor_results": ("metrics",),
+    # Sinks are URLs and addresses; the pipeline is module:function.
+    "alert_rules": (
+        "name",
+        "metric",
+        "operator",
+        "severity",
+        "sinks",
+        "pipeline",
+        "pipeline_params",
+    ),
+    "alert_deliveries": ("sink", "status", "error"),
     "alerts": (
         "kind",
         "severity",
@@ -250,6 +269,7 @@ def referenced_digests(
         _alerts,
         _model_versions,
         _prediction_batches,
+        _monitoring,
     ]
     for done, reader in enumerate(readers, start=1):
         reader(session, references, follower)
@@ -365,6 +385,13 @@ def _model_versions(session: Session, refs: References, follower: _Follower) -> 
 def _prediction_batches(session: Session, refs: References, _: _Follower) -> None:
     statement = select(PredictionBatchRow.digest).distinct()
     refs.add("prediction_batches.digest", _scalars(session, statement))
+
+
+def _monitoring(session: Session, refs: References, _: _Follower) -> None:
+    profiles = select(ReferenceProfileRow.digest).distinct()
+    refs.add("reference_profiles.digest", _scalars(session, profiles))
+    results = select(MonitorResultRow.digest).distinct()
+    refs.add("monitor_results.digest", _scalars(session, results))
 
 
 def _digests_in(document: str | None) -> Iterator[str]:

@@ -20,6 +20,13 @@ from kiln.db.tables.data import (
 )
 from kiln.db.tables.features import FeatureDefinitionRow, FeatureMaterializationRow
 from kiln.db.tables.lineage import AlertRow, LineageEdgeRow, StaleFlagRow
+from kiln.db.tables.monitoring import (
+    AlertDeliveryRow,
+    AlertRuleRow,
+    MonitorResultRow,
+    MonitorRow,
+    ReferenceProfileRow,
+)
 from kiln.db.tables.pipelines import (
     PipelineRunRow,
     PipelineScheduleRow,
@@ -58,7 +65,9 @@ from kiln.db.tables.tracking import (
 )
 
 __all__ = [
+    "AlertDeliveryRow",
     "AlertRow",
+    "AlertRuleRow",
     "AliasEventRow",
     "AliasGateRow",
     "ApiTokenRow",
@@ -82,12 +91,15 @@ __all__ = [
     "ModelAliasRow",
     "ModelVersionRow",
     "ModelVersionTagRow",
+    "MonitorResultRow",
+    "MonitorRow",
     "ParamRow",
     "PipelineRunRow",
     "PipelineScheduleRow",
     "PredictionBatchRow",
     "PredictionLabelRow",
     "ProjectRow",
+    "ReferenceProfileRow",
     "RegisteredModelRow",
     "RegisteredModelTagRow",
     "RunArtifactRow",
