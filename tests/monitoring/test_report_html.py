@@ -46,6 +46,7 @@ class Page(HTMLParser):
         self.headings: dict[str, list[str]] = {"h1": [], "h2": [], "h3": []}
         self.scripts: list[tuple[dict[str, str], str]] = []
         self.styles: list[str] = []
+        self.svgs: list[dict[str, str]] = []
         self._heading: tuple[str, list[str]] | None = None
         self._script: dict[str, str] | None = None
         self.feed(html)
@@ -59,6 +60,8 @@ class Page(HTMLParser):
         self.attrs += [(tag, name, value) for name, value in found.items()]
         if "style" in found:
             self.styles.append(found["style"])
+        if tag == "svg":
+            self.svgs.append(found)
         if tag in self.headings:
             self._heading = (tag, [])
         if tag == "script":
@@ -324,14 +327,15 @@ def test_several_windows_give_trend_charts_and_a_heat_map(page: Page) -> None:
 
 
 def test_charts_are_labelled_for_screen_readers(page: Page) -> None:
-    svgs = [i for i, tag in enumerate(page.tags) if tag == "svg"]
-    assert len(svgs) > 20
-    chart_attrs: dict[str, set[str]] = {}
-    for tag, name, value in page.attrs:
-        if tag == "svg":
-            chart_attrs.setdefault(name, set()).add(value)
-    assert "img" in chart_attrs["role"]
-    assert all(label.strip() for label in chart_attrs["aria-label"])
+    charts = [attrs for attrs in page.svgs if attrs.get("aria-hidden") != "true"]
+    assert len(charts) > 20
+    for attrs in charts:
+        assert attrs.get("role") == "img"
+        assert attrs.get("aria-label", "").strip()
+    assert ("html", "lang", "en") in page.attrs
+    assert ("meta", "name", "viewport") in page.attrs
+    scopes = [v for tag, name, v in page.attrs if tag == "th" and name == "scope"]
+    assert {"col", "row"} == set(scopes)
 
 
 def test_no_network_resource(page: Page) -> None:
@@ -524,3 +528,30 @@ def test_importing_the_renderer_stays_light() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_fields_of_the_wrong_type_do_not_break_the_page() -> None:
+    report = {
+        "kiln_monitor_report": 1,
+        "title": 5,
+        "subject": "fraud-api",
+        "settings": [0.5],
+        "windows": [
+            None,
+            {
+                "drift": {"share": "high", "columns": {"a": 3, "b": {"histogram": "x"}}},
+                "prediction_drift": {"drift": 1},
+                "quality": {"findings": [None, "x"], "columns": {"a": None}},
+                "performance": {"metrics": {"acc": "high"}, "calibration": {"bins": [3]}},
+                "fairness": {"sex": 3, "age": {"groups": {"young": None}}},
+                "outliers": {"columns": {"a": "x"}},
+            },
+        ],
+        "explanations": {"importance": [None, {"feature": "a", "value": "x"}]},
+        "alerts": [None, 3],
+    }
+    page = Page(render_html(report))
+    assert page.errors == []
+    assert page.headings["h2"] == HEADINGS
+    assert page.embedded() == report
+    assert "This attribute is not in the latest window." in page.all_text
