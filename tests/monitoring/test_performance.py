@@ -191,9 +191,8 @@ def test_to_dict_is_plain_json() -> None:
     m = classification_metrics(y, yhat, y_score=p)
     d = json.loads(json.dumps(m.to_dict(), allow_nan=False))
     assert d["per_class"]["1"]["support"] == int(y.sum())
-    assert d["reliability"][0].keys() == {
-        "lower", "upper", "count", "mean_predicted", "fraction_positive",
-    }  # fmt: skip
+    fields = {"lower", "upper", "count", "mean_predicted", "fraction_positive"}
+    assert d["reliability"][0].keys() == fields
     assert classification_metrics([1], [1]).to_dict()["roc_auc"] is None
     assert isinstance(m, ClassificationMetrics)
     with pytest.raises(AttributeError):
