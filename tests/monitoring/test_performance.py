@@ -311,6 +311,7 @@ def test_windows_share_the_label_set() -> None:
         ({"times": [1, 2]}, "times"),
         ({"times": np.array(["2024-01-01", "NaT"], "datetime64[s]")}, "times"),
         ({"times": np.array(["2024-01-01"], "datetime64[s]")}, "times"),
+        ({"times": pd.Series(pd.DatetimeIndex(["2024-01-01", None], tz="UTC"))}, "times"),
     ],
 )
 def test_metrics_over_time_rejects_bad_input(kwargs: dict, field: str) -> None:

@@ -457,6 +457,8 @@ def _epoch_micros(times: object) -> npt.NDArray[np.int64]:
 
     if getattr(getattr(times, "dtype", None), "tz", None) is not None:
         index = pd.DatetimeIndex(cast(Any, times))
+        if index.hasnans or index.size == 0:
+            raise InvalidInput("times is empty or holds missing values (NaT)", field="times")
         return np.asarray(index.tz_convert("UTC").as_unit("us").asi8, dtype=np.int64)
     array = as_1d(times, "times")
     if array.dtype.kind == "M":
