@@ -161,6 +161,7 @@ def _numeric_sketch(numbers: CurrentNumbers) -> NumericSketch:
     edges, counts = histogram(ordered, float(ordered[0]), float(ordered[-1]))
     starts = np.flatnonzero(np.concatenate(([True], ordered[1:] != ordered[:-1])))
     exact = len(starts) <= EXACT_DISTINCT
+    median = float(_quantiles(ordered, np.array([0.5]))[0])
     return NumericSketch(
         count=n,
         missing=numbers.missing,
@@ -170,6 +171,8 @@ def _numeric_sketch(numbers: CurrentNumbers) -> NumericSketch:
         max=float(ordered[-1]),
         mean=float(ordered.mean()),
         std=float(ordered.std()),
+        median=median,
+        mad=float(np.median(np.abs(ordered - median))),
         psi_edges=tuple(inner.tolist()),
         psi_counts=tuple(int(c) for c in psi_counts(ordered, inner)),
         hist_edges=tuple(edges.tolist()),

@@ -60,7 +60,9 @@ class NumericSketch:
     edges of the decile bins and ``psi_counts`` the reference's counts in the
     ``len(psi_edges) + 1`` bins (outer bins open). ``hist_edges`` and
     ``hist_counts`` are a 20-bin display histogram over ``[min, max]``.
-    ``integer`` says the column held integers.
+    ``integer`` says the column held integers. ``median`` and ``mad`` (the
+    median absolute deviation from it, unscaled) give robust z-scores for
+    outliers.
     """
 
     count: int
@@ -71,6 +73,8 @@ class NumericSketch:
     max: float
     mean: float
     std: float
+    median: float
+    mad: float
     psi_edges: tuple[float, ...]
     psi_counts: tuple[int, ...]
     hist_edges: tuple[float, ...]
@@ -111,6 +115,8 @@ class NumericSketch:
             "max": self.max,
             "mean": self.mean,
             "std": self.std,
+            "median": self.median,
+            "mad": self.mad,
             "psi_edges": list(self.psi_edges),
             "psi_counts": list(self.psi_counts),
             "hist_edges": list(self.hist_edges),
@@ -135,6 +141,8 @@ class NumericSketch:
             max=float(data["max"]),
             mean=float(data["mean"]),
             std=float(data["std"]),
+            median=float(data["median"]),
+            mad=float(data["mad"]),
             psi_edges=tuple(float(v) for v in data["psi_edges"]),
             psi_counts=tuple(int(v) for v in data["psi_counts"]),
             hist_edges=tuple(float(v) for v in data["hist_edges"]),
