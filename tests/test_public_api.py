@@ -32,6 +32,7 @@ PUBLIC_SUBPACKAGES = [
     "kiln.features",
     "kiln.serving",
     "kiln.monitoring",
+    "kiln.explain",
 ]
 
 #: Libraries that ``import kiln`` (and so ``kiln --help``) must not load.

@@ -3,6 +3,7 @@
 ::
 
     POST /v1/models/{name}/predict             records / columns / instances → predictions
+    POST /v1/models/{name}/explain             the same bodies → Shapley values per row
     GET  /v1/models                            what is served, versions, load times
     GET  /v2/health/live | /v2/health/ready    liveness; readiness (false while loading)
     GET  /v2                                   server metadata
@@ -35,7 +36,7 @@ from fastapi import FastAPI, Request
 from starlette.responses import Response
 
 from kiln._version import __version__
-from kiln.errors import InvalidInput, KilnError, NotFound, Unavailable
+from kiln.errors import Conflict, InvalidInput, KilnError, NotFound, Unavailable
 from kiln.serving._batching import Overloaded
 from kiln.serving._models import ModelSet, ModelSpec, as_spec
 from kiln.serving._openapi import PREDICT_BODY
@@ -53,7 +54,7 @@ access = logging.getLogger("kiln.serving.access")
 
 DEFAULT_MAX_BODY_BYTES = 8 << 20
 _JSON = {"content-type": "application/json"}
-_STATUS = {InvalidInput: 400, NotFound: 404, Unavailable: 503}
+_STATUS = {InvalidInput: 400, NotFound: 404, Conflict: 409, Unavailable: 503}
 _NUMPY = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
 
 
@@ -368,6 +369,7 @@ def create_app(
     from kiln.context import get_context
     from kiln.serving._deployed import DeploymentSet
     from kiln.serving._deployment_routes import DeploymentRoutes, add_deployment_routes
+    from kiln.serving._explain_routes import add_explain_routes
     from kiln.serving._metrics import ServerMetrics
     from kiln.serving._v2_routes import add_v2_routes
 
@@ -460,6 +462,7 @@ def create_app(
             )
         return _json({"models": found, "ready": server.models.ready, "error": server.load_error})
 
+    add_explain_routes(app, server)
     add_v2_routes(app, server)
 
     @app.get("/metrics")

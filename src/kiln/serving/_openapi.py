@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["INFER_BODY", "PREDICT_BODY"]
+__all__ = ["EXPLAIN_BODY", "INFER_BODY", "PREDICT_BODY"]
 
 
 def _json_body(schema: dict[str, Any]) -> dict[str, Any]:
@@ -17,22 +17,23 @@ def _json_body(schema: dict[str, Any]) -> dict[str, Any]:
 
 
 _TABLE = {"type": "array", "minItems": 1, "items": {"type": "object"}}
+_ROWS = {
+    "records": _TABLE,
+    "dataframe_records": _TABLE,
+    "columns": {"type": "object"},
+    "dataframe_split": {"type": "object"},
+    "instances": {"type": "array", "minItems": 1},
+    "method": {"type": "string", "enum": ["predict", "predict_proba"]},
+    "id": {"type": "string"},
+    "key": {"type": "string"},
+}
 
 #: ``/v1/models/{name}/predict`` and ``/v1/deployments/{name}/predict``.
-PREDICT_BODY = _json_body(
-    {
-        "type": "object",
-        "properties": {
-            "records": _TABLE,
-            "dataframe_records": _TABLE,
-            "columns": {"type": "object"},
-            "dataframe_split": {"type": "object"},
-            "instances": {"type": "array", "minItems": 1},
-            "method": {"type": "string", "enum": ["predict", "predict_proba"]},
-            "id": {"type": "string"},
-            "key": {"type": "string"},
-        },
-    }
+PREDICT_BODY = _json_body({"type": "object", "properties": _ROWS})
+
+#: ``/v1/models/{name}/explain``: a predict body, and how many contributions to list per row.
+EXPLAIN_BODY = _json_body(
+    {"type": "object", "properties": {**_ROWS, "top_k": {"type": "integer", "minimum": 1}}}
 )
 
 _TENSOR = {
