@@ -127,6 +127,29 @@ def test_one_predict_call_per_column_and_categories_survive() -> None:
     assert result.to_dict()["size"] == 0.0
 
 
+def test_many_repeats_are_split_over_several_calls(
+    monkeypatch: pytest.MonkeyPatch, classifier: Any
+) -> None:
+    from kiln.explain import _permutation
+
+    model, x, y = classifier
+    calls: list[int] = []
+
+    def predict(rows: pd.DataFrame) -> Any:
+        calls.append(len(rows))
+        return model.predict(rows)
+
+    monkeypatch.setattr(_permutation, "MAX_STACKED_ROWS", 2 * len(x))
+    result = permutation_importance(predict, x, y, n_repeats=5)
+
+    # The baseline, then groups of 2, 2 and 1 repeats, one call per column in each.
+    assert calls == [600] + [1200] * 4 + [1200] * 4 + [600] * 4
+    assert result.values is not None
+    assert result.values.shape == (5, 4)
+    assert result.features[0] == "signal"
+    assert result.to_dict()["noise"] == pytest.approx(0.0, abs=0.01)
+
+
 def test_a_callable_metric_is_used_as_given(classifier: Any) -> None:
     model, x, y = classifier
 

@@ -194,6 +194,27 @@ def test_categories_reach_the_model_as_categories() -> None:
     np.testing.assert_allclose(result.values[:, 1], [0.0, 1.0])
 
 
+def test_chunked_batches_give_the_same_values(
+    monkeypatch: pytest.MonkeyPatch, data: tuple[Any, Any]
+) -> None:
+    from kiln.explain import _shapley
+
+    rows, background = data
+    whole = explain_rows(interacting, rows, background=background)
+    sizes: list[int] = []
+
+    def counted(a: Any) -> Any:
+        sizes.append(len(a))
+        return interacting(a)
+
+    monkeypatch.setattr(_shapley, "MAX_BATCH_ROWS", 7 * len(background))
+    chunked = explain_rows(counted, rows, background=background)
+
+    assert max(sizes) == 7 * len(background)
+    assert sum(sizes) == len(rows) * 32 * len(background)
+    np.testing.assert_allclose(chunked.values, whole.values, atol=1e-12)
+
+
 def test_a_costly_request_is_refused_before_any_work(data: tuple[Any, Any]) -> None:
     rows, background = data
     calls: list[int] = []

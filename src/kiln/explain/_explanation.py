@@ -26,7 +26,8 @@ class Importance:
     ``method="permutation"`` they are the drop in ``metric`` from
     ``baseline`` when the feature is shuffled, over ``values`` (one row per
     repeat); for ``"mean_abs_shap"`` the mean and standard deviation over
-    rows of ``|SHAP value|``.
+    rows of ``|SHAP value|``, and ``metric`` names the output those values
+    are in (``"probability"``, ``"prediction"`` or ``"margin"``).
     """
 
     features: tuple[str, ...]
