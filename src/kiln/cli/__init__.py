@@ -26,6 +26,7 @@ from kiln.cli import (
     import_,
     lineage,
     models,
+    monitor,
     pipelines,
     predict,
     projects,
@@ -58,6 +59,7 @@ for _group in (
     alerts,
     features,
     deployments,
+    monitor,
 ):
     app.add_typer(_group.app, name=_group.NAME, help=_group.HELP)
 app.add_typer(import_.app, name=import_.NAME, help=import_.HELP)

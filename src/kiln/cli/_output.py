@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import sys
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import Enum
 from typing import Any
 
@@ -107,3 +107,17 @@ def print_record(record: Any, *, as_json: bool) -> None:
         console.print(
             f"[bold]{field.name}[/]: {_cell(getattr(record, field.name))}", highlight=False
         )
+
+
+def parse_time(text: str | None, option: str) -> datetime | None:
+    """An ISO 8601 time from the command line; without a zone it is UTC."""
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise InvalidInput(
+            f"{option} {text!r} is not an ISO 8601 time, e.g. 2026-05-01 or 2026-05-01T12:00Z",
+            field=option,
+        ) from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import csv
 import getpass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import typer
 
 from kiln.cli._app import context
-from kiln.cli._output import console, print_json
+from kiln.cli._output import console, parse_time, print_json
 from kiln.errors import InvalidInput, NotFound
 
 NAME = "deployments"
@@ -29,19 +28,6 @@ HELP = (
 app = typer.Typer(no_args_is_help=True)
 
 JSON = typer.Option(False, "--json", help="Print JSON instead of text.")
-
-
-def _time(text: str | None, option: str) -> datetime | None:
-    if text is None:
-        return None
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise InvalidInput(
-            f"{option} {text!r} is not an ISO 8601 time, e.g. 2026-05-01 or 2026-05-01T12:00Z",
-            field=option,
-        ) from None
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _cell(text: str) -> Any:
@@ -140,14 +126,14 @@ def export(
     from kiln.serving._predictions_export import export_dataset
 
     kiln = context(ctx)
-    start = _time(since, "--since")
+    start = parse_time(since, "--since")
     assert start is not None
     done = export_dataset(
         kiln,
         kiln.settings.project,
         name,
         since=start,
-        until=_time(until, "--until"),
+        until=parse_time(until, "--until"),
         dataset_name=dataset,
         label_column=label_column,
         created_by=_user(),

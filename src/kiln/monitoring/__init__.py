@@ -1,16 +1,67 @@
-"""Monitoring: drift, data quality, performance, fairness and explanations (issue 9).
+"""Monitoring: drift, data quality, performance, fairness, outliers, reports (issue 9).
 
-Only the statistical tests are here so far (``_stats.py``: two-sample tests
-and distances checked against SciPy, the automatic choice of test, and
-multiple-testing corrections); docs/monitoring.md says what is built.
-Importing this package imports no SciPy.
+::
+
+    statistical tests        _stats.py           KS, Cramér-von Mises, Wasserstein, PSI,
+      │                                          chi-square, G, Jensen-Shannon; choice; corrections
+    ReferenceProfile         _reference.py       per-column sketches, stored once
+      │ build_profile        _profiling.py       (numbers sorted once, categories counted once)
+      │ against a profile    _against_profile.py KS / Wasserstein / PSI without the reference rows
+    check_drift              _drift.py           per column, against rows or a profile
+    check_quality            _quality.py         findings: missing, type errors, nulls, range, …
+    classification_metrics,  _performance.py     once labels arrive
+    regression_metrics
+    fairness_metrics         _fairness.py        per sensitive attribute
+    outlier_share            _outliers.py        robust z-scores, isolation forest
+    reweighing_weights,      _mitigation.py      fairness mitigation for a retrain
+    fit_threshold_optimizer
+      ▼
+    Monitor (MonitorSpec)    _monitors.py, _monitor_spec.py   a deployment's log or a dataset
+      │ evaluate_monitor     _evaluate.py, _window.py, _logged_rows.py  per window, stored
+      ▼                      _results.py
+    reports                  _report.py (document), _report_html.py (the page)
+
+The SDK verbs (``create_monitor``, ``evaluate_monitor``, ``profile_reference``,
+``report``…) use the current context (``_fluent.py``). Importing this
+package imports no NumPy, SciPy or Arrow: names load on first use.
+docs/monitoring.md is the guide.
 """
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from kiln.monitoring._drift import ColumnDrift, DriftReport, check_drift
+    from kiln.monitoring._fairness import FairnessReport, fairness_by_attribute, fairness_metrics
+    from kiln.monitoring._fluent import (
+        create_monitor,
+        evaluate_monitor,
+        get_monitor,
+        list_monitors,
+        list_results,
+        profile_reference,
+        report,
+    )
+    from kiln.monitoring._mitigation import fit_threshold_optimizer, reweighing_weights
+    from kiln.monitoring._monitor_spec import MonitorSpec
+    from kiln.monitoring._monitors import Monitor
+    from kiln.monitoring._outliers import OutlierResult, outlier_share
+    from kiln.monitoring._performance import (
+        ClassificationMetrics,
+        RegressionMetrics,
+        classification_metrics,
+        metrics_over_time,
+        regression_metrics,
+    )
+    from kiln.monitoring._profiles import StoredProfile
+    from kiln.monitoring._profiling import build_profile
+    from kiln.monitoring._quality import Finding, QualityLimits, QualityReport, check_quality
+    from kiln.monitoring._reference import ReferenceProfile
+    from kiln.monitoring._report import ReportFiles, compare_report, write_report
+    from kiln.monitoring._report_html import render_html
+    from kiln.monitoring._results import MonitorResult
     from kiln.monitoring._stats import (
         TestResult,
         category_counts,
@@ -25,28 +76,114 @@ if TYPE_CHECKING:
         wasserstein,
     )
 
+#: Public name → the private module that defines it.
+_HOMES: dict[str, str] = {
+    "ClassificationMetrics": "_performance",
+    "ColumnDrift": "_drift",
+    "DriftReport": "_drift",
+    "FairnessReport": "_fairness",
+    "Finding": "_quality",
+    "Monitor": "_monitors",
+    "MonitorResult": "_results",
+    "MonitorSpec": "_monitor_spec",
+    "OutlierResult": "_outliers",
+    "QualityLimits": "_quality",
+    "QualityReport": "_quality",
+    "ReferenceProfile": "_reference",
+    "RegressionMetrics": "_performance",
+    "ReportFiles": "_report",
+    "StoredProfile": "_profiles",
+    "TestResult": "_stats",
+    "build_profile": "_profiling",
+    "category_counts": "_stats",
+    "check_drift": "_drift",
+    "check_quality": "_quality",
+    "chi_square": "_stats",
+    "choose_test": "_stats",
+    "classification_metrics": "_performance",
+    "compare_report": "_report",
+    "correct": "_stats",
+    "cramer_von_mises": "_stats",
+    "create_monitor": "_fluent",
+    "evaluate_monitor": "_fluent",
+    "fairness_by_attribute": "_fairness",
+    "fairness_metrics": "_fairness",
+    "fit_threshold_optimizer": "_mitigation",
+    "g_test": "_stats",
+    "get_monitor": "_fluent",
+    "jensen_shannon": "_stats",
+    "ks_test": "_stats",
+    "list_monitors": "_fluent",
+    "list_results": "_fluent",
+    "metrics_over_time": "_performance",
+    "outlier_share": "_outliers",
+    "profile_reference": "_fluent",
+    "psi": "_stats",
+    "regression_metrics": "_performance",
+    "render_html": "_report_html",
+    "report": "_fluent",
+    "reweighing_weights": "_mitigation",
+    "wasserstein": "_stats",
+    "write_report": "_report",
+}
+
 __all__ = [
+    "ClassificationMetrics",
+    "ColumnDrift",
+    "DriftReport",
+    "FairnessReport",
+    "Finding",
+    "Monitor",
+    "MonitorResult",
+    "MonitorSpec",
+    "OutlierResult",
+    "QualityLimits",
+    "QualityReport",
+    "ReferenceProfile",
+    "RegressionMetrics",
+    "ReportFiles",
+    "StoredProfile",
     "TestResult",
+    "build_profile",
     "category_counts",
+    "check_drift",
+    "check_quality",
     "chi_square",
     "choose_test",
+    "classification_metrics",
+    "compare_report",
     "correct",
     "cramer_von_mises",
+    "create_monitor",
+    "evaluate_monitor",
+    "fairness_by_attribute",
+    "fairness_metrics",
+    "fit_threshold_optimizer",
     "g_test",
+    "get_monitor",
     "jensen_shannon",
     "ks_test",
+    "list_monitors",
+    "list_results",
+    "metrics_over_time",
+    "outlier_share",
+    "profile_reference",
     "psi",
+    "regression_metrics",
+    "render_html",
+    "report",
+    "reweighing_weights",
     "wasserstein",
+    "write_report",
 ]
 
 
 def __getattr__(name: str) -> Any:
-    """Import the statistics on first use, so ``import kiln.monitoring`` stays light."""
-    if name not in __all__:
+    """Import each name on first use, so ``import kiln.monitoring`` stays light."""
+    home = _HOMES.get(name)
+    if home is None:
         raise AttributeError(f"module 'kiln.monitoring' has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module("kiln.monitoring._stats"), name)
+    value = getattr(importlib.import_module(f"kiln.monitoring.{home}"), name)
     globals()[name] = value
     return value
 

@@ -127,8 +127,8 @@ def create_monitor(
 ) -> Monitor:
     """Record a monitor; ``AlreadyExists`` if ``name`` is taken, unless ``replace``."""
     check_monitor_name(name)
-    target = _check_target(session, project, target_kind, target)
     checked = spec if isinstance(spec, MonitorSpec) else MonitorSpec.from_dict(spec)
+    target = _check_target(session, project, target_kind, target)
     pinned = _pinned(session, project, checked)
     owner = project_id(session, project)
     row = session.scalars(
