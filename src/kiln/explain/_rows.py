@@ -13,7 +13,14 @@ from typing import Any
 
 from kiln.errors import InvalidInput
 from kiln.explain._explanation import ShapExplanation
-from kiln.explain._shap import UnsupportedTree, supports_tree_shap, tree_explanation, unwrap
+from kiln.explain._shap import (
+    UnsupportedTree,
+    import_shap,
+    is_tree_model,
+    supports_tree_shap,
+    tree_explanation,
+    unwrap,
+)
 from kiln.explain._shapley import EXACT_MAX_FEATURES, evaluations, exact, sampling
 from kiln.explain._table import Table, as_table
 
@@ -124,8 +131,6 @@ def explain_rows(
 def _tree(model: Any) -> Any:
     native = unwrap(model)
     if not supports_tree_shap(native):
-        from kiln.explain._shap import import_shap, is_tree_model
-
         if is_tree_model(native):
             import_shap()  # raises NotFound with the install hint
         raise InvalidInput(
