@@ -15,6 +15,7 @@
     outlier_share            _outliers.py        robust z-scores, isolation forest
     reweighing_weights,      _mitigation.py      fairness mitigation for a retrain
     fit_threshold_optimizer
+    challenge                _challenge.py       champion/challenger through the registry gate
       ▼
     Monitor (MonitorSpec)    _monitors.py, _monitor_spec.py   a deployment's log or a dataset
       │ evaluate_monitor     _evaluate.py, _window.py, _logged_rows.py  per window, stored
@@ -33,6 +34,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from kiln.monitoring._challenge import ChallengeResult, challenge
     from kiln.monitoring._drift import ColumnDrift, DriftReport, check_drift
     from kiln.monitoring._fairness import FairnessReport, fairness_by_attribute, fairness_metrics
     from kiln.monitoring._fluent import (
@@ -94,7 +96,9 @@ _HOMES: dict[str, str] = {
     "ReportFiles": "_report",
     "StoredProfile": "_profiles",
     "TestResult": "_stats",
+    "ChallengeResult": "_challenge",
     "build_profile": "_profiling",
+    "challenge": "_challenge",
     "category_counts": "_stats",
     "check_drift": "_drift",
     "check_quality": "_quality",
@@ -128,6 +132,7 @@ _HOMES: dict[str, str] = {
 }
 
 __all__ = [
+    "ChallengeResult",
     "ClassificationMetrics",
     "ColumnDrift",
     "DriftReport",
@@ -146,6 +151,7 @@ __all__ = [
     "TestResult",
     "build_profile",
     "category_counts",
+    "challenge",
     "check_drift",
     "check_quality",
     "chi_square",
