@@ -15,6 +15,7 @@ from kiln.server.api import (
     features,
     lineage,
     logged_models,
+    monitors,
     pipelines,
     projects,
     registry,
@@ -39,6 +40,7 @@ ROUTERS = (
     deployments.router,
     lineage.router,
     alerts.router,
+    monitors.router,
 )
 
 
