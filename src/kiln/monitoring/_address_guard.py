@@ -227,14 +227,16 @@ def check_webhook_url(
     url: str,
     *,
     allow: Allowance | str | Iterable[str] | None = None,
-    resolver: Resolver = socket.getaddrinfo,
+    resolver: Resolver | None = None,
     field: str = "url",
 ) -> CheckedUrl:
     """Resolve ``url``'s host and refuse it unless every address is public or allowed.
 
     ``allow`` (default: ``KILN_WEBHOOK_ALLOW``) is the operator's allow-list.
-    A refusal is ``InvalidInput`` naming the address and its class; a host
-    that does not resolve is ``Unavailable`` (a later attempt may succeed).
+    ``resolver`` (default: ``socket.getaddrinfo``) answers like
+    ``getaddrinfo``. A refusal is ``InvalidInput`` naming the address and
+    its class; a host that does not resolve is ``Unavailable`` (a later
+    attempt may succeed).
     """
     parts = check_url_form(url, field=field)
     if allow is None:
@@ -244,7 +246,7 @@ def check_webhook_url(
     scheme = parts.scheme.lower()
     host = str(parts.hostname).rstrip(".")
     port = parts.port or (443 if scheme == "https" else 80)
-    addresses = _resolve(host, port, resolver)
+    addresses = _resolve(host, port, resolver or socket.getaddrinfo)
     for address in addresses:
         reason = refusal(address)
         if reason is not None and not allowance.admits(host, address):
