@@ -17,6 +17,7 @@ from kiln.context import Context
 from kiln.demo import DEMO_PROJECT
 from kiln.demo._features import stage_features
 from kiln.demo._mlflow import stage_mlflow
+from kiln.demo._monitoring import stage_monitoring
 from kiln.demo._serving import stage_serving
 from kiln.demo._ui import stage_ui
 from kiln.demo.data import DemoData, generate
@@ -328,6 +329,7 @@ STAGES: list[tuple[str, Stage]] = [
     ("Quality gate on drifted data", stage_gate),
     ("Model registry", stage_registry),
     ("Serving: canary, shadow, prediction log", stage_serving),
+    ("Monitoring: drift → alert → retrain → gated promotion", stage_monitoring),
     ("MLflow compatibility", stage_mlflow),
     ("Web UI", stage_ui),
     ("Server, tokens and audit", stage_server),

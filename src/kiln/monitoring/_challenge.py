@@ -88,7 +88,14 @@ def _scores(
     if task == "regression":
         found = regression_metrics(truth.astype(np.float64), predicted).to_dict()
     else:
-        found = classification_metrics(truth, predicted, positive=positive).to_dict()
+        score = None
+        if hasattr(predictor, "predict_proba") and len(np.unique(truth)) <= 2:
+            try:
+                proba = np.asarray(predictor.predict_proba(features), dtype=np.float64)
+                score = proba[:, -1] if proba.ndim == 2 else proba
+            except (AttributeError, NotImplementedError, TypeError, ValueError):
+                score = None  # a model without probabilities: no ROC AUC
+        found = classification_metrics(truth, predicted, y_score=score, positive=positive).to_dict()
     metrics = {k: v for k, v in found.items() if k in DIRECTIONS}
     fairness: dict[str, float | None] = {}
     if sensitive is not None:
