@@ -32,6 +32,7 @@ AREAS: tuple[Area, ...] = (
         "/deployments",
         "Traffic splits, shadows, bandits, rollbacks",
     ),
+    Area("monitors", "Monitors", "/monitors", "/monitors", "Drift, quality, performance, alerts"),
     Area("lineage", "Lineage", "/lineage", "/lineage", "What was made from what"),
 )
 

@@ -14,6 +14,7 @@ from kiln.server.ui.pages import (
     home,
     lineage,
     models,
+    monitors,
     pipelines,
     runs,
 )
@@ -30,5 +31,6 @@ PAGE_ROUTERS: tuple[APIRouter, ...] = (
     runs.router,
     models.router,
     deployments.router,
+    monitors.router,
     lineage.router,
 )
