@@ -33,6 +33,7 @@ def test_demo_runs_twice_and_reports_each_stage(make_context: Callable[..., Cont
                 "Quality gate on drifted data",
                 "Model registry",
                 "Serving: canary, shadow, prediction log",
+                "Monitoring: drift → alert → retrain → gated promotion",
                 "MLflow compatibility",
                 "Web UI",
                 "Server",
@@ -87,6 +88,7 @@ def test_demo_runs_twice_and_reports_each_stage(make_context: Callable[..., Cont
     assert {"create_token", "update_project", "revoke_token"} <= actions
     _check_feature_stage(make_context(project=DEMO_PROJECT), state, texts)
     _check_serving_stage(context, texts)
+    _check_monitoring_stage(context, texts)
 
 
 def _check_feature_stage(demo: Context, state: DemoState, texts: list[str]) -> None:
@@ -173,3 +175,24 @@ def _check_serving_stage(context: Context, texts: list[str]) -> None:
     exported = datasets.load(context.db, context.artifacts, DEMO_PROJECT, "fraud-labeled@latest")
     assert exported.num_rows == 300
     assert exported.column_names[-1] == "is_fraud"  # the features, then the label
+
+
+def _check_monitoring_stage(context: Context, texts: list[str]) -> None:
+    """The injected column, and only it, is found; the first run's alert retrains and challenges.
+
+    The second demo's traffic lands in the same daily window, which has fired
+    its rule already: it finds the drift again but raises no second alert.
+    """
+    from kiln.alerts import list_alerts
+
+    for text in texts:
+        assert "drifted distance_from_home_km (exactly the injected column)" in text
+        assert "fraud-live-drift.html" in text
+    assert "started retraining run" in texts[0]
+    assert "on fresh labels:" in texts[0]
+    assert "no alert" in texts[1]
+    alerts = context.db.read(list_alerts, DEMO_PROJECT, subject_kind="monitor")
+    assert len(alerts) == 1
+    assert alerts[0].details["metric"] == "drift.share"
+    report = context.settings.home / "demo" / "reports" / "fraud-live-drift.html"
+    assert "distance_from_home_km" in report.read_text(encoding="utf-8")

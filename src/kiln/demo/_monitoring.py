@@ -2,15 +2,17 @@
 
 The champion gets a deployment of its own, ``fraud-live``, so that what the
 monitor reads is only this stage's traffic: payments of the *reference*
-window with one fault injected — the geolocation feed adds
-``DISTANCE_SHIFT_KM`` to ``distance_from_home_km`` — and every other
-feature as it was. The stage profiles the reference window once (with the
-champion's predictions), sends the traffic over HTTP, posts the outcomes as
-labels, and evaluates a monitor of the deployment: it must flag that one
-column and no other. Its drift rule raises an alert, and the alert starts
-the retraining pipeline (``kiln.demo._retrain``), which trains a
-challenger and promotes it only through the registry's gate. The stage
-waits for that run and writes the monitor's HTML report.
+window with one fault injected (the geolocation feed sends miles where
+``distance_from_home_km`` expects kilometres, so every distance is read
+``MILES_AS_KM`` times too long) and every other feature as it was.
+
+The stage profiles the reference window once (with the champion's
+predictions), sends the traffic over HTTP, posts the outcomes as labels and
+evaluates a monitor of the deployment: it must flag that one column and no
+other. Its drift rule raises an alert, and the alert starts the retraining
+pipeline (``kiln.demo._retrain``), which trains a challenger and promotes
+it only through the registry's gate. The stage waits for that run and
+writes the monitor's HTML report.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ DEPLOYMENT = "fraud-live"
 MONITOR = "fraud-live-drift"
 PROFILE = "fraud-reference"
 DRIFTED = "distance_from_home_km"
-DISTANCE_SHIFT_KM = 60.0
+MILES_AS_KM = 1.609344
 ROWS = 1_200
 ROWS_PER_REQUEST = 20
 RETRAIN = "kiln.demo._retrain:retrain"
@@ -57,7 +59,7 @@ def _live_rows(state: DemoState) -> pd.DataFrame:
     frame = feature_frame(state.reference).dropna()
     rows = frame.sample(n=min(ROWS, len(frame)), random_state=state.seed + 1)
     rows = rows[[*FEATURES, LABEL]].reset_index(drop=True)
-    rows[DRIFTED] = rows[DRIFTED] + DISTANCE_SHIFT_KM
+    rows[DRIFTED] = rows[DRIFTED] * MILES_AS_KM
     return rows
 
 
@@ -222,7 +224,7 @@ def stage_monitoring(state: DemoState) -> str:
         f"the monitor's windows: kiln --project {DEMO_PROJECT} monitor show {MONITOR}",
     ]
     return (
-        f"{len(ids)} requests ({len(rows)} rows) with {DRIFTED} +{DISTANCE_SHIFT_KM:g} km: "
+        f"{len(ids)} requests ({len(rows)} rows) with {DRIFTED} in miles read as km: "
         f"drift share {latest.metrics.get('drift.share', 0):.2f}, drifted "
         f"{', '.join(drifted) or 'nothing'} ({exact}); {outcome}; report {report.html}"
     )
