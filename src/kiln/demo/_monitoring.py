@@ -1,7 +1,10 @@
 """The demo's monitoring stage: drift injected into live traffic, found, alerted on, retrained.
 
-The champion gets a deployment of its own, ``fraud-live``, so that what the
-monitor reads is only this stage's traffic: payments of the *reference*
+The loop runs on a model of its own, ``fraud-live-detector`` (trained here
+once, in the ``live-retraining`` experiment), behind a deployment of its
+own, ``fraud-live``, so that retraining and promotion leave the registry
+stage's ``fraud-detector`` as it was and the monitor reads only this
+stage's traffic: payments of the *reference*
 window with one fault injected (the geolocation feed sends miles where
 ``distance_from_home_km`` expects kilometres, so every distance is read
 ``MILES_AS_KM`` times too long) and every other feature as it was.
@@ -39,15 +42,41 @@ ROWS_PER_REQUEST = 20
 RETRAIN = "kiln.demo._retrain:retrain"
 
 
-def _reference(state: DemoState) -> pd.DataFrame:
-    """The reference window's features with the champion's predictions."""
+def _champion(state: DemoState) -> int:
+    """The live model's champion: trained on the reference window the first time, then kept."""
+    import kiln
     from kiln import registry
-    from kiln.demo._run import DEMO_MODEL
+    from kiln.demo._retrain import EXPERIMENT, MODEL
+    from kiln.demo._training import FEATURES, LABEL, feature_frame
+    from kiln.errors import NotFound
+    from kiln.models import log_model
+
+    try:
+        return registry.get_model_version_by_alias(MODEL, "champion").version
+    except NotFound:
+        pass
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    assert state.reference is not None, "the data stage runs first"
+    frame = feature_frame(state.reference).dropna()
+    model = HistGradientBoostingClassifier(max_iter=100, random_state=state.seed)
+    with kiln.start_run(experiment=EXPERIMENT, run_name="live-champion"):
+        model.fit(frame[FEATURES], frame[LABEL].to_numpy())
+        logged = log_model(model, "model", input_example=frame[FEATURES].head(20))
+    version = registry.register_model(logged.uri, MODEL, description="the live loop's model")
+    registry.set_alias(MODEL, "champion", version.version, note="kiln demo")
+    return version.version
+
+
+def _reference(state: DemoState) -> pd.DataFrame:
+    """The reference window's features with the live champion's predictions."""
+    from kiln import registry
+    from kiln.demo._retrain import MODEL
     from kiln.demo._training import FEATURES, feature_frame
 
     assert state.reference is not None, "the data stage runs first"
     frame = feature_frame(state.reference).dropna()
-    champion = registry.load_model(f"models:/{DEMO_MODEL}@champion")
+    champion = registry.load_model(f"models:/{MODEL}@champion")
     return frame[FEATURES].assign(predictions=champion.predict(frame[FEATURES]))
 
 
@@ -92,11 +121,12 @@ def _serve(context: Context, rows: pd.DataFrame) -> list[str]:
 
 
 def _deploy(context: Context) -> None:
-    from kiln.demo._run import DEMO_MODEL, DEMO_USER
+    from kiln.demo._retrain import MODEL
+    from kiln.demo._run import DEMO_USER
     from kiln.errors import AlreadyExists
     from kiln.serving._deployments import create_deployment, set_traffic
 
-    policy = {"arms": [{"name": f"{DEMO_MODEL}@champion", "weight": 100}]}
+    policy = {"arms": [{"name": f"{MODEL}@champion", "weight": 100}]}
     try:
         context.db.run(create_deployment, DEMO_PROJECT, DEPLOYMENT, policy, user=DEMO_USER)
     except AlreadyExists:
@@ -158,7 +188,7 @@ def stage_monitoring(state: DemoState) -> str:
     """Inject drift into live traffic; the monitor finds it, alerts, retrains, promotes."""
     import kiln
     from kiln import registry
-    from kiln.demo._run import DEMO_MODEL
+    from kiln.demo._retrain import MODEL
     from kiln.demo._training import LABEL
     from kiln.monitoring._evaluate import evaluate_monitor
     from kiln.monitoring._report import monitor_report, write_report
@@ -168,7 +198,7 @@ def stage_monitoring(state: DemoState) -> str:
 
     context = state.context
     serving = kiln.configure(context.settings.model_copy(update={"project": DEMO_PROJECT}))
-    before = registry.get_model_version_by_alias(DEMO_MODEL, "champion").version
+    before = _champion(state)
     _deploy(context)
     _monitor(context, state)
     rows = _live_rows(state)
@@ -201,7 +231,7 @@ def stage_monitoring(state: DemoState) -> str:
             won = load_output(
                 run.id, "retrain_and_challenge", context=context, project=DEMO_PROJECT
             )
-            after = registry.get_model_version_by_alias(DEMO_MODEL, "champion").version
+            after = registry.get_model_version_by_alias(MODEL, "champion").version
             verdict = (
                 f"promoted v{won['challenger']} over v{before} through the gate"
                 if won["promoted"]

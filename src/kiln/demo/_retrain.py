@@ -17,7 +17,9 @@ import pandas as pd
 
 from kiln.pipelines import pipeline, step
 
-MODEL = "fraud-detector"
+#: The live loop's own model and experiment, apart from the registry stage's.
+MODEL = "fraud-live-detector"
+EXPERIMENT = "live-retraining"
 
 
 @step
@@ -60,7 +62,7 @@ def retrain_and_challenge(
     rows = pd.concat([base[[*FEATURES, LABEL]], fit_live[[*FEATURES, LABEL]]], ignore_index=True)
     model = HistGradientBoostingClassifier(max_iter=100, random_state=seed)
     with kiln.start_run(
-        experiment="fraud", run_name="retrain-after-drift", tags={"kiln.alert": str(alert_id)}
+        experiment=EXPERIMENT, run_name="retrain-after-drift", tags={"kiln.alert": str(alert_id)}
     ):
         kiln.log_params({"model": "hist_gradient_boosting", "live_rows": len(fit_live)})
         model.fit(rows[FEATURES], rows[LABEL].to_numpy())
