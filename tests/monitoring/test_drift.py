@@ -87,6 +87,27 @@ def test_a_quantile_sketch_is_within_its_resolution_of_scipy() -> None:
     assert w == pytest.approx(expected_w, rel=0.02)
 
 
+def test_a_large_current_sample_is_read_at_quantile_levels_close_to_the_exact_integral() -> None:
+    from kiln.monitoring._against_profile import (
+        CURRENT_LEVELS,
+        _wasserstein_distance,
+        _wasserstein_on_levels,
+    )
+
+    rng = np.random.default_rng(21)
+    for draw in (rng.normal, rng.lognormal, lambda size: rng.standard_t(3, size=size)):
+        reference = draw(size=100_000)
+        sketch = build_profile(pa.table({"x": reference})).columns["x"]
+        current = numeric_column(_column(draw(size=1_000_000) * 1.1 + 0.05))
+        assert len(current.sorted) > CURRENT_LEVELS
+        exact = _wasserstein_distance(sketch, current.sorted)  # type: ignore[arg-type]
+        levels = _wasserstein_on_levels(sketch, current.sorted)  # type: ignore[arg-type]
+        assert abs(levels - exact) < 1e-3 * reference.std()
+        result = wasserstein_against(sketch, current, threshold=0.1)  # type: ignore[arg-type]
+        assert result.details["current_levels"] == CURRENT_LEVELS
+        assert result.statistic == pytest.approx(levels / reference.std())
+
+
 def test_the_profile_survives_json_and_gives_the_same_results() -> None:
     rng = np.random.default_rng(11)
     reference, current = _frame(rng, 5_000), _frame(rng, 3_000, shifted=True)
