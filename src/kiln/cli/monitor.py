@@ -8,13 +8,15 @@ from typing import Any
 
 import typer
 
+from kiln.cli import monitor_rules
 from kiln.cli._app import context
 from kiln.cli._output import console, parse_time, print_json, print_records
 from kiln.errors import InvalidInput
 
 NAME = "monitor"
-HELP = "Monitoring: reference profiles, monitors, evaluation, reports."
+HELP = "Monitoring: reference profiles, monitors, evaluation, reports, alert rules."
 app = typer.Typer(no_args_is_help=True)
+app.add_typer(monitor_rules.app, name="rules")
 
 JSON = typer.Option(False, "--json", help="Print JSON instead of text.")
 SINCE = typer.Option(None, "--since", help="ISO 8601 time (UTC when no zone is given).")

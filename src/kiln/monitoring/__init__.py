@@ -20,6 +20,9 @@
     Monitor (MonitorSpec)    _monitors.py, _monitor_spec.py   a deployment's log or a dataset
       │ evaluate_monitor     _evaluate.py, _window.py, _logged_rows.py  per window, stored
       ▼                      _results.py
+    alert rules              _rules.py, _rule_evaluation.py, _evidence.py   once per window
+      │ sinks, deliveries    _sinks.py, _deliveries.py, _address_guard.py   log, webhook, SMTP
+      │ pipeline triggers    _triggers.py; pipelines.check_monitors for the scheduler
     reports                  _report.py (document), _report_html.py (the page)
 
 The SDK verbs (``create_monitor``, ``evaluate_monitor``, ``profile_reference``,
@@ -38,6 +41,8 @@ if TYPE_CHECKING:
     from kiln.monitoring._drift import ColumnDrift, DriftReport, check_drift
     from kiln.monitoring._fairness import FairnessReport, fairness_by_attribute, fairness_metrics
     from kiln.monitoring._fluent import (
+        add_rule,
+        check_monitor,
         create_monitor,
         evaluate_monitor,
         get_monitor,
@@ -64,6 +69,8 @@ if TYPE_CHECKING:
     from kiln.monitoring._report import ReportFiles, compare_report, write_report
     from kiln.monitoring._report_html import render_html
     from kiln.monitoring._results import MonitorResult
+    from kiln.monitoring._rules import AlertRule
+    from kiln.monitoring._sinks import AlertSink, sink_from_spec
     from kiln.monitoring._stats import (
         TestResult,
         category_counts,
@@ -97,6 +104,11 @@ _HOMES: dict[str, str] = {
     "StoredProfile": "_profiles",
     "TestResult": "_stats",
     "ChallengeResult": "_challenge",
+    "AlertRule": "_rules",
+    "AlertSink": "_sinks",
+    "add_rule": "_fluent",
+    "check_monitor": "_fluent",
+    "sink_from_spec": "_sinks",
     "build_profile": "_profiling",
     "challenge": "_challenge",
     "category_counts": "_stats",
@@ -132,6 +144,8 @@ _HOMES: dict[str, str] = {
 }
 
 __all__ = [
+    "AlertRule",
+    "AlertSink",
     "ChallengeResult",
     "ClassificationMetrics",
     "ColumnDrift",
@@ -149,10 +163,12 @@ __all__ = [
     "ReportFiles",
     "StoredProfile",
     "TestResult",
+    "add_rule",
     "build_profile",
     "category_counts",
     "challenge",
     "check_drift",
+    "check_monitor",
     "check_quality",
     "chi_square",
     "choose_test",
@@ -179,6 +195,7 @@ __all__ = [
     "render_html",
     "report",
     "reweighing_weights",
+    "sink_from_spec",
     "wasserstein",
     "write_report",
 ]

@@ -12,14 +12,18 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from kiln.alerts import Alert
 from kiln.context import get_context
 from kiln.monitoring._monitor_spec import MonitorSpec
 from kiln.monitoring._monitors import Monitor
 from kiln.monitoring._profiles import StoredProfile
 from kiln.monitoring._report import ReportFiles
 from kiln.monitoring._results import MonitorResult
+from kiln.monitoring._rules import AlertRule
 
 __all__ = [
+    "add_rule",
+    "check_monitor",
     "create_monitor",
     "evaluate_monitor",
     "get_monitor",
@@ -133,3 +137,52 @@ def report(
     context = get_context()
     document = monitor_report(context, context.settings.project, name, since=since, until=until)
     return write_report(document, folder, stem=name)
+
+
+def add_rule(
+    monitor: str,
+    name: str,
+    condition: str,
+    *,
+    severity: str = "warning",
+    sinks: list[dict[str, Any]] | None = None,
+    pipeline: str | None = None,
+    pipeline_params: dict[str, Any] | None = None,
+    replace: bool = False,
+) -> AlertRule:
+    """Alert when ``condition`` (``"drift.share > 0.3"``) holds for a window of ``monitor``.
+
+    ``sinks`` default to the log; ``pipeline`` (``module:function``) starts
+    when the rule fires, with ``pipeline_params`` and the alert's id.
+    """
+    from kiln.monitoring._rules import create_rule, parse_condition
+
+    metric, operator, threshold = parse_condition(condition)
+    context = get_context()
+    return context.db.run(
+        create_rule,
+        context.settings.project,
+        monitor,
+        name,
+        metric=metric,
+        operator=operator,
+        threshold=threshold,
+        severity=severity,
+        sinks=sinks if sinks is not None else [{"kind": "log"}],
+        pipeline=pipeline,
+        pipeline_params=pipeline_params,
+        replace=replace,
+    )
+
+
+def check_monitor(
+    name: str, *, since: datetime | None = None, until: datetime | None = None
+) -> tuple[list[MonitorResult], list[Alert]]:
+    """Evaluate ``name`` now, then its rules: the windows stored and the alerts raised."""
+    from kiln.monitoring import _evaluate
+    from kiln.monitoring._rule_evaluation import evaluate_rules
+
+    context = get_context()
+    project = context.settings.project
+    results = _evaluate.evaluate_monitor(context, project, name, since=since, until=until)
+    return results, evaluate_rules(context, project, name, results)

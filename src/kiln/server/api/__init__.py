@@ -15,6 +15,7 @@ from kiln.server.api import (
     features,
     lineage,
     logged_models,
+    monitor_rules,
     monitors,
     pipelines,
     projects,
@@ -41,6 +42,7 @@ ROUTERS = (
     lineage.router,
     alerts.router,
     monitors.router,
+    monitor_rules.router,
 )
 
 
