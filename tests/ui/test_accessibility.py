@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.ui import _deployments, _features
+from tests.ui import _deployments, _features, _monitors
 from tests.ui.conftest import AuthServer
 
 pytestmark = pytest.mark.timeout(300)
@@ -95,6 +95,8 @@ def _pages(ui_server: str) -> dict[str, str]:
         "on-demand view": f"/features/views/spend_share?project={_features.PROJECT}",
         "feature entity": f"/features/entities/customer?project={_features.PROJECT}",
         "deployment": f"/deployments/fraud-api?project={_deployments.PROJECT}",
+        "monitors": f"/monitors?project={_monitors.PROJECT}",
+        "monitor": f"/monitors/fraud-watch?project={_monitors.PROJECT}",
         "not found": "/models/no-such-model",
     }
 
@@ -108,6 +110,7 @@ def test_every_page_is_labelled_contrasted_and_fits(
 ) -> None:
     _features.seed(ui_home, tmp_path_factory)
     _deployments.seed(ui_home)
+    _monitors.seed(ui_home)
     page._kiln_expected_problems = ("404 (Not Found)",)
     problems: list[str] = []
     for name, path in _pages(ui_server).items():
