@@ -71,6 +71,26 @@ def test_a_refused_batch_is_raised_on_the_next_call() -> None:
     assert recorder.metrics() == [2.0]
 
 
+def test_a_refusal_of_a_write_in_progress_reaches_the_caller_that_waited_for_it() -> None:
+    """``take`` waits for a background write of the run; that write's refusal is not lost."""
+    buffer = LogBuffer(interval=60)
+    started, release = threading.Event(), threading.Event()
+
+    def slow_refusal(run_id: str, *_: object) -> None:
+        started.set()
+        release.wait(5)
+        raise Conflict("param lr cannot change")
+
+    buffer.add("r", slow_refusal, params=[Param("lr", "0.2")])
+    writer = threading.Thread(target=buffer._write, args=(None,))
+    writer.start()
+    assert started.wait(5)
+    threading.Timer(0.2, release.set).start()
+    with pytest.raises(Conflict, match="cannot change"):
+        buffer.take("r")  # waits for the write above, then reports its refusal
+    writer.join(5)
+
+
 def test_unexpected_errors_are_reported_not_swallowed() -> None:
     buffer = LogBuffer(interval=60)
     recorder = Recorder()

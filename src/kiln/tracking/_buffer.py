@@ -110,6 +110,8 @@ class LogBuffer:
         """
         self.raise_error(run_id)
         with self._flush_lock:
+            # A background write that was in progress may have been refused meanwhile.
+            self.raise_error(run_id)
             taken = self._take(run_id)
         if not taken:
             return [], [], []
