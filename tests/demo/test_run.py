@@ -190,6 +190,7 @@ def _check_monitoring_stage(context: Context, texts: list[str]) -> None:
     for text in texts:
         assert "drifted distance_from_home_km (exactly the injected column)" in text
         assert "fraud-live-drift.html" in text
+        assert "the champion leaned most on distance_from_home_km" in text  # TreeSHAP
     assert "started retraining run" in texts[0]
     assert "on fresh labels:" in texts[0]
     assert "no alert" in texts[1]

@@ -140,7 +140,13 @@ def _monitor(context: Context, state: DemoState) -> None:
     from kiln.monitoring._rules import create_rule
 
     create_profile(context, DEMO_PROJECT, PROFILE, _reference(state), user=DEMO_USER)
-    spec = {"profile": PROFILE, "window": "1d", "task": "classification", "positive": 1}
+    spec = {
+        "profile": PROFILE,
+        "window": "1d",
+        "task": "classification",
+        "positive": 1,
+        "explain": True,
+    }
     context.db.run(
         create_monitor,
         DEMO_PROJECT,
@@ -186,6 +192,8 @@ def _await_run(context: Context, run_id: str, timeout: float = 150.0) -> Any:
 
 def stage_monitoring(state: DemoState) -> str:
     """Inject drift into live traffic; the monitor finds it, alerts, retrains, promotes."""
+    import orjson
+
     import kiln
     from kiln import registry
     from kiln.demo._retrain import MODEL
@@ -249,6 +257,9 @@ def stage_monitoring(state: DemoState) -> str:
         stem=MONITOR,
     )
     exact = "exactly the injected column" if drifted == [DRIFTED] else f"expected only {DRIFTED}"
+    window = orjson.loads(context.artifacts.read_bytes(latest.digest))
+    ranked = (window.get("explanations") or {}).get("importance") or []
+    leaders = ", ".join(item["feature"] for item in ranked[:3]) or "none"
     state.look_here += [
         f"the monitoring report (open in a browser): {report.html}",
         f"the monitor's windows: kiln --project {DEMO_PROJECT} monitor show {MONITOR}",
@@ -256,5 +267,6 @@ def stage_monitoring(state: DemoState) -> str:
     return (
         f"{len(ids)} requests ({len(rows)} rows) with {DRIFTED} in miles read as km: "
         f"drift share {latest.metrics.get('drift.share', 0):.2f}, drifted "
-        f"{', '.join(drifted) or 'nothing'} ({exact}); {outcome}; report {report.html}"
+        f"{', '.join(drifted) or 'nothing'} ({exact}); the champion leaned most on {leaders}; "
+        f"{outcome}; report {report.html}"
     )

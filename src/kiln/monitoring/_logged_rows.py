@@ -35,6 +35,7 @@ TIME = "_time"
 REQUEST_ID = "_request_id"
 ROUTE = "_route"
 VERSION = "_version"
+MODEL = "_model"
 LABEL = "_label"
 _MISSING = object()
 
@@ -112,19 +113,21 @@ def read_logged_rows(
     ids = logged["request_id"].to_pylist()
     seen: set[str] = set()
     columns: dict[str, list[Any]] = {}
-    extra: dict[str, list[Any]] = {TIME: [], REQUEST_ID: [], ROUTE: [], VERSION: []}
+    extra: dict[str, list[Any]] = {TIME: [], REQUEST_ID: [], ROUTE: [], VERSION: [], MODEL: []}
     kept_outputs = list(dict.fromkeys([*outputs, *([score] if score else [])]))
     malformed = 0
     total = 0
     fields = [
         logged[name].to_pylist()
-        for name in ("n_rows", "inputs", "outputs", "time", "route", "version")
+        for name in ("n_rows", "inputs", "outputs", "time", "route", "version", "model")
     ]
     for position, request_id in enumerate(ids):
         if request_id in seen:  # a retried write logged it twice
             continue
         seen.add(request_id)
-        n_rows, inputs_text, outputs_text, time, route, version = (f[position] for f in fields)
+        n_rows, inputs_text, outputs_text, time, route, version, model = (
+            f[position] for f in fields
+        )
         inputs = orjson.loads(inputs_text)
         produced = orjson.loads(outputs_text)
         shaped = isinstance(inputs, dict) and all(
@@ -150,6 +153,7 @@ def read_logged_rows(
         extra[REQUEST_ID].extend([request_id] * n_rows)
         extra[ROUTE].extend([route] * n_rows)
         extra[VERSION].extend([version] * n_rows)
+        extra[MODEL].extend([model] * n_rows)
         total += n_rows
     if score and score in columns:
         columns[score] = _score(columns[score])
@@ -163,6 +167,7 @@ def read_logged_rows(
     arrays[REQUEST_ID] = pa.array(extra[REQUEST_ID], type=pa.string())
     arrays[ROUTE] = pa.array(extra[ROUTE], type=pa.string())
     arrays[VERSION] = pa.array(extra[VERSION], type=pa.int64())
+    arrays[MODEL] = pa.array(extra[MODEL], type=pa.string())
     labeled = mismatched = 0
     if labels:
         arrays[LABEL], labeled, mismatched = _labels(

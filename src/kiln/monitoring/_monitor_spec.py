@@ -88,6 +88,9 @@ class MonitorSpec:
     * ``outliers``: ``robust_z`` (a row is an outlier when any feature is
       more than ``outlier_threshold`` robust z-scores from the reference
       median) or None.
+    * ``explain``: also explain, per window, the model version that answered
+      most of its rows (mean |SHAP| for tree models with kiln-ml[shap], else
+      permutation importance once labels exist); it loads that model.
     """
 
     profile: str
@@ -106,6 +109,7 @@ class MonitorSpec:
     quality: QualityLimits = field(default_factory=QualityLimits)
     outliers: str | None = "robust_z"
     outlier_threshold: float = 3.5
+    explain: bool = False
 
     def __post_init__(self) -> None:
         from kiln.monitoring._profiles import parse_profile_ref
@@ -138,6 +142,8 @@ class MonitorSpec:
             raise InvalidInput(
                 "outlier_threshold must be a positive number", field="outlier_threshold"
             )
+        if not isinstance(self.explain, bool):
+            raise InvalidInput("explain must be true or false", field="explain")
         if isinstance(self.quality, Mapping):
             object.__setattr__(self, "quality", _limits(self.quality))
         elif not isinstance(self.quality, QualityLimits):

@@ -79,7 +79,10 @@ def monitor_report(
     limit: int = 200,
     explanations: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The report document of monitor ``name``'s stored windows ending in ``(since, until]``."""
+    """The report document of monitor ``name``'s stored windows ending in ``(since, until]``.
+
+    ``explanations`` default to the newest window's (a monitor with ``explain``).
+    """
     from kiln.monitoring._monitors import get_monitor
     from kiln.monitoring._profiles import get_stored_profile
     from kiln.monitoring._results import list_results
@@ -88,6 +91,11 @@ def monitor_report(
     profile = context.db.read(get_stored_profile, project, monitor.spec.profile)
     results = context.db.read(list_results, project, name, since=since, until=until, limit=limit)
     windows = [orjson.loads(context.artifacts.read_bytes(r.digest)) for r in results]
+    if explanations is None:
+        explained = [
+            w["explanations"] for w in windows if (w.get("explanations") or {}).get("importance")
+        ]
+        explanations = explained[-1] if explained else None
     current_rows = sum(int(w.get("rows") or 0) for w in windows)
     return {
         "kiln_monitor_report": FORMAT,

@@ -186,8 +186,14 @@ def evaluate_window(
     quality = check_quality(
         profile, table, columns=profiled, limits=spec.quality, type_errors=type_errors
     )
+    explanations = None
+    if spec.explain:
+        from kiln.monitoring._window_explain import explain_window
+
+        explanations = explain_window(table, profiled, label)
     return {
         "rows": table.num_rows,
+        "explanations": explanations,
         "drift": drift.to_dict(),
         "prediction_drift": _prediction_drift(profile, spec, table),
         "quality": quality.to_dict(),
