@@ -14,9 +14,9 @@ from kiln.monitoring._performance import (
     CALIBRATION_BINS,
     ClassificationMetrics,
     classification_metrics,
-    metrics_over_time,
     regression_metrics,
 )
+from kiln.monitoring._performance_windows import metrics_over_time
 
 skm = pytest.importorskip("sklearn.metrics")
 calibration = pytest.importorskip("sklearn.calibration")

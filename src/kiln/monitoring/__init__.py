@@ -59,9 +59,9 @@ if TYPE_CHECKING:
         ClassificationMetrics,
         RegressionMetrics,
         classification_metrics,
-        metrics_over_time,
         regression_metrics,
     )
+    from kiln.monitoring._performance_windows import metrics_over_time
     from kiln.monitoring._profiles import StoredProfile
     from kiln.monitoring._profiling import build_profile
     from kiln.monitoring._quality import Finding, QualityLimits, QualityReport, check_quality
@@ -131,7 +131,7 @@ _HOMES: dict[str, str] = {
     "ks_test": "_stats",
     "list_monitors": "_fluent",
     "list_results": "_fluent",
-    "metrics_over_time": "_performance",
+    "metrics_over_time": "_performance_windows",
     "outlier_share": "_outliers",
     "profile_reference": "_fluent",
     "psi": "_stats",
