@@ -9,7 +9,6 @@ name never changes what an existing monitor compares with.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -22,6 +21,7 @@ from kiln.db import utcnow
 from kiln.db.tables import MonitorRow
 from kiln.errors import AlreadyExists, InvalidInput, NotFound
 from kiln.monitoring._monitor_spec import MonitorSpec
+from kiln.monitoring._names import check_name
 
 __all__ = [
     "TARGET_KINDS",
@@ -35,7 +35,6 @@ __all__ = [
 ]
 
 TARGET_KINDS = ("deployment", "dataset")
-_NAME = re.compile(r"[A-Za-z0-9_.\-]{1,128}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,12 +67,7 @@ class Monitor:
 
 
 def check_monitor_name(name: Any, *, field: str = "name") -> str:
-    if not isinstance(name, str) or not _NAME.fullmatch(name):
-        raise InvalidInput(
-            f"monitor name {name!r} is not valid: use 1 to 128 letters, digits, '_', '.' or '-'",
-            field=field,
-        )
-    return name
+    return check_name(name, what="monitor", field=field)
 
 
 def _monitor(row: MonitorRow, project: str) -> Monitor:

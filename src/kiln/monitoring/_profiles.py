@@ -16,7 +16,6 @@ A name's versions count up from 1 like a dataset's; a monitor pins one.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -28,6 +27,7 @@ from sqlalchemy.orm import Session
 from kiln.auth import project_id
 from kiln.db.tables import ReferenceProfileRow
 from kiln.errors import InvalidInput, NotFound
+from kiln.monitoring._names import check_name
 from kiln.monitoring._reference import ReferenceProfile
 
 if TYPE_CHECKING:
@@ -42,8 +42,6 @@ __all__ = [
     "load_profile",
     "parse_profile_ref",
 ]
-
-_NAME = re.compile(r"[A-Za-z0-9_.\-]{1,128}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,12 +63,7 @@ class StoredProfile:
 
 
 def check_profile_name(name: Any, *, field: str = "name") -> str:
-    if not isinstance(name, str) or not _NAME.fullmatch(name):
-        raise InvalidInput(
-            f"profile name {name!r} is not valid: use 1 to 128 letters, digits, '_', '.' or '-'",
-            field=field,
-        )
-    return name
+    return check_name(name, what="profile", field=field)
 
 
 def parse_profile_ref(ref: Any, *, field: str = "profile") -> tuple[str, int | None]:

@@ -32,6 +32,8 @@ from kiln.alerts._alerts import SEVERITIES
 from kiln.db.tables import AlertRuleRow
 from kiln.errors import AlreadyExists, InvalidInput, NotFound
 from kiln.monitoring._monitors import monitor_row
+from kiln.monitoring._names import check_name
+from kiln.pipelines._schedules import TARGET
 
 __all__ = [
     "METRIC_FAMILIES",
@@ -63,14 +65,11 @@ RESERVED_PARAMS = ("alert_id", "monitor", "rule")
 #: At most this many sinks per rule.
 MAX_SINKS = 20
 
-_NAME = re.compile(r"[A-Za-z0-9_.\-]{1,128}")
 _WORD = r"[A-Za-z0-9_\-]+"
 _METRIC = re.compile(rf"{_WORD}(?:\.{_WORD})*")
 _CONDITION = re.compile(
     rf"\s*(?P<metric>{_WORD}(?:\.{_WORD})*)\s*(?P<operator>>=|<=|>|<)\s*(?P<threshold>\S+)\s*"
 )
-_DOTTED = r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*"
-_TARGET = re.compile(rf"{_DOTTED}:{_DOTTED}")
 _COMPARE = {
     ">": lambda value, threshold: value > threshold,
     ">=": lambda value, threshold: value >= threshold,
@@ -154,12 +153,7 @@ def _rule(row: AlertRuleRow, project: str, monitor: str) -> AlertRule:
 
 
 def check_rule_name(name: Any) -> str:
-    if not isinstance(name, str) or not _NAME.fullmatch(name):
-        raise InvalidInput(
-            f"rule name {name!r} is not valid: use 1 to 128 letters, digits, '_', '.' or '-'",
-            field="name",
-        )
-    return name
+    return check_name(name, what="rule", field="name")
 
 
 def check_metric(metric: Any) -> str:
@@ -254,7 +248,7 @@ def _check_pipeline(pipeline: Any, params: Any) -> tuple[str | None, str]:
         if params:
             raise InvalidInput("pipeline_params need a pipeline to run", field="pipeline_params")
         return None, "{}"
-    if not isinstance(pipeline, str) or len(pipeline) > 1024 or not _TARGET.fullmatch(pipeline):
+    if not isinstance(pipeline, str) or len(pipeline) > 1024 or not TARGET.fullmatch(pipeline):
         raise InvalidInput(
             f"pipeline {pipeline!r} is not module:function (e.g. flows:retrain), naming a "
             "pipeline importable from the folder the monitors are checked in",

@@ -42,7 +42,8 @@ MAX_LIST = 1000
 
 _NAME = re.compile(r"[A-Za-z0-9_.\-]{1,200}")
 _DOTTED = r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*"
-_TARGET = re.compile(rf"{_DOTTED}:{_DOTTED}")
+#: ``module:function`` of a pipeline (alert rules that start one check it too).
+TARGET = re.compile(rf"{_DOTTED}:{_DOTTED}")
 
 
 # --- validation ------------------------------------------------------------------
@@ -58,7 +59,7 @@ def _check_name(name: str) -> str:
 
 
 def _check_target(target: str) -> str:
-    if not isinstance(target, str) or len(target) > 1024 or not _TARGET.fullmatch(target):
+    if not isinstance(target, str) or len(target) > 1024 or not TARGET.fullmatch(target):
         raise InvalidInput(
             f"target {target!r} is not module:function (e.g. flows:training), naming a pipeline "
             "importable from the schedule's working directory",
