@@ -16,7 +16,7 @@ $(BIN)/python:
 	$(PIP) install --quiet --upgrade pip
 
 $(STAMP_DEMO): pyproject.toml | $(BIN)/python
-	$(PIP) install --quiet -e '.[ml,mlflow]'
+	$(PIP) install --quiet -e '.[ml,mlflow,training]'
 	touch $@
 
 $(STAMP_DEV): pyproject.toml | $(BIN)/python

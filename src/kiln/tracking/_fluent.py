@@ -156,16 +156,29 @@ def start_run(
     log_system_metrics: bool = False,
     system_metrics_interval: float = 10.0,
     capture_environment: bool = True,
+    resume: bool = False,
 ) -> ActiveRun:
     """Start (or, with ``run_id``, resume) a run; use it as ``with kiln.start_run():``.
 
     ``nested=True`` starts a child of the active run. ``experiment`` defaults
     to the one of ``set_experiment``, then ``KILN_EXPERIMENT``, then "default".
+    ``resume=True`` with ``run_name`` resumes the newest run of that name in
+    the experiment that did not finish (it failed, was killed, or its process
+    died), so a restarted script carries on where it stopped; with none, a
+    new run starts. With no run active and no ``run_id``, ``KILN_RUN_ID``
+    names the run to resume: how a training job hands its run to the code.
     """
     import os
 
     tracking = backend()
     parent = active_run()
+    if run_id is None and parent is None and not nested:
+        run_id = os.environ.get("KILN_RUN_ID") or None
+    if run_id is None and resume:
+        if run_name is None:
+            raise InvalidInput("resume=True needs the run_name to resume", field="run_name")
+        name = experiment or _experiment_name or os.environ.get("KILN_EXPERIMENT") or "default"
+        run_id = _unfinished_run(tracking, _experiment_id(tracking, name), run_name)
     if parent is not None and not nested and run_id is None:
         raise Conflict(
             f"run {parent.id} is already active: end it first, or pass nested=True "
@@ -209,6 +222,25 @@ def start_run(
         )
         active._monitor.start()
     return active
+
+
+def _unfinished_run(tracking: TrackingBackend, experiment_id: str, run_name: str) -> str | None:
+    quote = "'" if "'" not in run_name else '"'
+    by_name = ""
+    if quote not in run_name:
+        by_name = f"attributes.run_name = {quote}{run_name}{quote} and "
+    page: str | None = None
+    while True:  # a name holding both quote marks is matched here instead of in the filter
+        runs, page = tracking.search_runs(
+            [experiment_id],
+            filter_string=f"{by_name}attributes.status != 'FINISHED'",
+            order_by=["attributes.start_time DESC"],
+            max_results=1 if by_name else 1000,
+            page_token=page,
+        )
+        found = next((run.id for run in runs if run.name == run_name), None)
+        if found is not None or by_name or page is None:
+            return found
 
 
 def _experiment_id(tracking: TrackingBackend, name: str) -> str:

@@ -63,6 +63,14 @@ from kiln.db.tables.tracking import (
     RunRow,
     RunTagRow,
 )
+from kiln.db.tables.training import (
+    CheckpointRow,
+    TrainingJobLogRow,
+    TrainingJobRow,
+    TuningIntermediateValueRow,
+    TuningStudyRow,
+    TuningTrialRow,
+)
 
 __all__ = [
     "AlertDeliveryRow",
@@ -72,6 +80,7 @@ __all__ = [
     "AliasGateRow",
     "ApiTokenRow",
     "AuditLogRow",
+    "CheckpointRow",
     "DatasetProfileRow",
     "DatasetRow",
     "DatasetValidationRow",
@@ -110,6 +119,11 @@ __all__ = [
     "StaleFlagRow",
     "StepCacheRow",
     "StepRunRow",
+    "TrainingJobLogRow",
+    "TrainingJobRow",
+    "TuningIntermediateValueRow",
+    "TuningStudyRow",
+    "TuningTrialRow",
     "UserRow",
     "VersionedDatasetRow",
 ]

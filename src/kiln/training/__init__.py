@@ -1,0 +1,51 @@
+"""Training: hyperparameter search on Optuna, checkpoints, tracked training jobs (issue 10).
+
+::
+
+    kiln.tune                _tune.py            a study in Kiln's database, trials as
+      │ search spaces        _space.py           nested runs, run here, in local
+      │ Optuna storage       _storage.py         processes or on Ray
+      │ the trial loop       _loop.py, _workers.py
+      │ died trials          _stale.py           found by owner and heartbeat, retried
+      ▼
+    TuningResult             _result.py          best trial, importances, plots, fit_best
+    studies                  _studies.py         read side: list, show (CLI, REST, UI)
+
+    checkpoint               checkpoint.py       save / latest / load inside a run
+
+    jobs                     _jobs*.py           submit, list, logs, cancel; resources used
+
+Importing this package imports neither Optuna nor NumPy: names load on first use.
+docs/training.md is the guide.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+# name -> module that defines it; resolved on first attribute access.
+_LAZY: dict[str, str] = {
+    # tuning
+    # checkpoints
+    "checkpoint": "kiln.training",
+    # jobs
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'kiln.training' has no attribute {name!r}")
+    if name == "checkpoint":
+        value: Any = importlib.import_module("kiln.training.checkpoint")
+    else:
+        value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
