@@ -150,7 +150,15 @@ class TrainingJobRow(Base):
     run_id: Mapped[str | None] = mapped_column(String(32))
     host: Mapped[str] = mapped_column(String(256), default="")
     supervisor_pid: Mapped[int | None] = mapped_column(Integer)
+    #: The supervisor's start time (seconds since the epoch), so a reused pid is not it.
+    supervisor_started: Mapped[float | None] = mapped_column(Float)
     pid: Mapped[int | None] = mapped_column(Integer)
+    #: The job process's start time (seconds since the epoch), for the same reason.
+    process_started: Mapped[float | None] = mapped_column(Float)
+    #: Refreshed by the running job's executor; a stale one on another host means it died.
+    heartbeat_at: Mapped[datetime | None] = mapped_column()
+    #: The key (sha256 of the pins) of the isolated environment the job ran in.
+    environment: Mapped[str | None] = mapped_column(String(64))
     exit_code: Mapped[int | None] = mapped_column(Integer)
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     cpu_seconds: Mapped[float | None] = mapped_column(Float)
