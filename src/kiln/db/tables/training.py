@@ -121,6 +121,8 @@ class CheckpointRow(Base):
     format: Mapped[str] = mapped_column(String(64))
     #: The score the checkpoint was saved with (for keeping the best N), or null.
     metric: Mapped[float | None] = mapped_column(Float)
+    #: Whether a lower ("min") or higher ("max") metric is better; null without a metric.
+    mode: Mapped[str | None] = mapped_column(String(3))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

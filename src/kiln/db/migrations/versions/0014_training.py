@@ -142,6 +142,7 @@ def upgrade() -> None:
         sa.Column("size", sa.BigInteger(), nullable=False),
         sa.Column("format", sa.String(length=64), nullable=False),
         sa.Column("metric", sa.Float(), nullable=True),
+        sa.Column("mode", sa.String(length=3), nullable=True),
         sa.Column("created_at", UTCDateTime(), nullable=False),
         sa.ForeignKeyConstraint(
             ["run_id"], ["runs.id"], name=op.f("fk_checkpoints_run_id_runs"), ondelete="CASCADE"
