@@ -30,6 +30,7 @@ from kiln.tracking._entities import (
 from kiln.tracking._experiments import DEFAULT_EXPERIMENT
 from kiln.tracking._fluent import (
     ActiveRun,
+    activate_run,
     active_run,
     end_run,
     flush,
@@ -71,6 +72,7 @@ __all__ = [
     "Run",
     "RunArtifact",
     "RunStatus",
+    "activate_run",
     "active_run",
     "dataset_input",
     "download_artifacts",

@@ -157,6 +157,7 @@ def start_run(
     system_metrics_interval: float = 10.0,
     capture_environment: bool = True,
     resume: bool = False,
+    parent_run_id: str | None = None,
 ) -> ActiveRun:
     """Start (or, with ``run_id``, resume) a run; use it as ``with kiln.start_run():``.
 
@@ -167,19 +168,21 @@ def start_run(
     died), so a restarted script carries on where it stopped; with none, a
     new run starts. With no run active and no ``run_id``, ``KILN_RUN_ID``
     names the run to resume: how a training job hands its run to the code.
+    ``parent_run_id`` starts a child of that run (in its experiment unless
+    ``experiment`` says otherwise) without making the parent active.
     """
     import os
 
     tracking = backend()
     parent = active_run()
-    if run_id is None and parent is None and not nested:
+    if run_id is None and parent is None and not (nested or resume or parent_run_id):
         run_id = os.environ.get("KILN_RUN_ID") or None
     if run_id is None and resume:
         if run_name is None:
             raise InvalidInput("resume=True needs the run_name to resume", field="run_name")
         name = experiment or _experiment_name or os.environ.get("KILN_EXPERIMENT") or "default"
         run_id = _unfinished_run(tracking, _experiment_id(tracking, name), run_name)
-    if parent is not None and not nested and run_id is None:
+    if parent is not None and not nested and run_id is None and parent_run_id is None:
         raise Conflict(
             f"run {parent.id} is already active: end it first, or pass nested=True "
             "to start a child run"
@@ -190,7 +193,14 @@ def start_run(
             run = tracking.update_run(run_id, status=RunStatus.RUNNING)
     else:
         name = experiment or _experiment_name or os.environ.get("KILN_EXPERIMENT") or "default"
-        experiment_id = _experiment_id(tracking, name)
+        if parent_run_id is not None:
+            experiment_id = (
+                _experiment_id(tracking, experiment)
+                if experiment is not None
+                else tracking.get_run(parent_run_id).experiment_id
+            )
+        else:
+            experiment_id = _experiment_id(tracking, name)
         all_tags = {str(k): str(v) for k, v in (tags or {}).items()}
         if capture_environment:
             from kiln.tracking._environment import source_tags
@@ -199,7 +209,9 @@ def start_run(
         run = tracking.create_run(
             experiment_id,
             name=run_name,
-            parent_run_id=parent.id if parent is not None and nested else None,
+            parent_run_id=parent_run_id
+            if parent_run_id is not None
+            else (parent.id if parent is not None and nested else None),
             tags=all_tags,
         )
     active = ActiveRun(run, tracking)
@@ -221,6 +233,21 @@ def start_run(
             active.id, _writer(tracking), system_metrics_interval
         )
         active._monitor.start()
+    return active
+
+
+def activate_run(run: Run) -> ActiveRun:
+    """Make ``run``, just created or resumed by a service in this process, the active run.
+
+    For code that made the run in its own transaction (a tuning trial is
+    created together with its run): the run is not read back.
+    """
+    if run.status is not RunStatus.RUNNING:
+        raise Conflict(f"run {run.id} is {run.status.value}: only a running run can be active")
+    active = ActiveRun(run, backend())
+    with _lock:
+        _stack.append(active)
+    _install_exit_hooks()
     return active
 
 

@@ -27,6 +27,20 @@ from typing import Any
 # name -> module that defines it; resolved on first attribute access.
 _LAZY: dict[str, str] = {
     # tuning
+    "BestModel": "kiln.training._result",
+    "Categorical": "kiln.training._space",
+    "Float": "kiln.training._space",
+    "Int": "kiln.training._space",
+    "KilnStorage": "kiln.training._storage",
+    "StudySummary": "kiln.training._studies",
+    "TrialSummary": "kiln.training._studies",
+    "TuningResult": "kiln.training._result",
+    "current_trial": "kiln.training._loop",
+    "delete_study": "kiln.training._fluent",
+    "get_study": "kiln.training._fluent",
+    "list_studies": "kiln.training._fluent",
+    "report": "kiln.training._loop",
+    "tune": "kiln.training._tune",
     # checkpoints
     "checkpoint": "kiln.training",
     # jobs
