@@ -14,11 +14,12 @@ model version deleted), the blob is garbage. This package finds it::
 
 Why a package of its own, on the floor of ``kiln.migration``: it reads the
 rows of every domain (all of them are in ``kiln.db.tables``) and asks the
-materializers of ``kiln.pipelines`` and the manifest format of
-``kiln.models`` which blobs a stored value needs, so it sits above them; the
-CLI (``kiln gc``) and later an admin endpoint of the server are thin
-adapters above it. Like ``kiln db upgrade`` it needs the stores themselves,
-not a server: whoever holds the store's credentials is its administrator.
+materializers of ``kiln.pipelines``, the checkpoint formats of
+``kiln.training`` and the manifest format of ``kiln.models`` which blobs a
+stored value needs, so it sits above them; the CLI (``kiln gc``) and later
+an admin endpoint of the server are thin adapters above it. Like
+``kiln db upgrade`` it needs the stores themselves, not a server: whoever
+holds the store's credentials is its administrator.
 """
 
 from __future__ import annotations

@@ -10,11 +10,13 @@ Some blobs name other blobs: a step output stored by the ``kiln_model``
 materializer is an index blob listing one blob per model file, and a model
 version's ``kiln-model.yaml`` lists its files' digests. Those are followed:
 the materializer's own :meth:`~kiln.pipelines.Materializer.blobs` says what a
-stored output needs (third-party materializers included), and the manifest is
-parsed. When an output's materializer is not installed here, or its index
-cannot be read, nothing can tell which blobs it needs, so
-:func:`referenced_digests` raises :class:`~kiln.errors.Conflict` instead of
-guessing: a collection that deletes nothing is always safe.
+stored output needs (third-party materializers included), a checkpoint's
+format is asked the same way (``kiln.training``'s checkpoint formats are
+materializers too), and the manifest is parsed. When an output's materializer
+is not installed here, or its index cannot be read, nothing can tell which
+blobs it needs, so :func:`referenced_digests` raises
+:class:`~kiln.errors.Conflict` instead of guessing: a collection that deletes
+nothing is always safe.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from sqlalchemy import Select, select, text
 
 from kiln.db.tables import (
     AlertRow,
+    CheckpointRow,
     DatasetVersionRow,
     LoggedModelArtifactRow,
     ModelVersionRow,
@@ -73,6 +76,7 @@ REFERENCE_COLUMNS: dict[str, str] = {
     "prediction_batches.digest": "the Parquet blobs of the prediction log",
     "reference_profiles.digest": "the sketches of a monitoring reference profile (JSON)",
     "monitor_results.digest": "the report of one evaluated monitor window (JSON)",
+    "checkpoints.digest": "training checkpoints, with every blob their format needs",
 }
 
 #: Text columns that never name a blob, by table, and why (see the module docstring).
@@ -202,6 +206,8 @@ NON_REFERENCE_COLUMNS: dict[str, tuple[str, ...]] = {
         "resolved_by",
         "resolution",
     ),
+    # ``format`` names how the blob in ``digest`` was written; ``mode`` is min or max.
+    "checkpoints": ("run_id", "format", "mode"),
 }
 
 _DIGEST = re.compile(r"[0-9a-f]{64}")
@@ -270,6 +276,7 @@ def referenced_digests(
         _model_versions,
         _prediction_batches,
         _monitoring,
+        _checkpoints,
     ]
     for done, reader in enumerate(readers, start=1):
         reader(session, references, follower)
@@ -394,6 +401,18 @@ def _monitoring(session: Session, refs: References, _: _Follower) -> None:
     refs.add("monitor_results.digest", _scalars(session, results))
 
 
+def _checkpoints(session: Session, refs: References, follower: _Follower) -> None:
+    from kiln.training._checkpoint_formats import checkpoint_formats
+
+    formats = _Follower(follower.store, checkpoint_formats(follower.materializers))
+    statement = select(CheckpointRow.run_id, CheckpointRow.step, CheckpointRow.digest)
+    digests: set[str] = set()
+    for row in _rows(session, statement.add_columns(CheckpointRow.format)):
+        owner = f"the checkpoint at step {row.step} of run {row.run_id}"
+        digests |= formats.stored(row.format, row.digest, owner)
+    refs.add("checkpoints.digest", digests)
+
+
 def _digests_in(document: str | None) -> Iterator[str]:
     """Every digest-shaped string in a free-form text or JSON document."""
     if document:
@@ -413,11 +432,15 @@ class _Follower:
         found: set[str] = set()
         for output in json.loads(document or "[]"):
             digest, name = str(output["digest"]), str(output["materializer"])
-            key = (name, digest)
-            if key not in self._outputs:
-                self._outputs[key] = frozenset(self._blobs(name, digest, owner))
-            found |= self._outputs[key]
+            found |= self.stored(name, digest, f"the output {digest} of {owner}")
         return found
+
+    def stored(self, name: str, digest: str, owner: str) -> frozenset[str]:
+        """The blobs a value written by materializer ``name`` under ``digest`` needs."""
+        key = (name, digest)
+        if key not in self._outputs:
+            self._outputs[key] = frozenset(self._blobs(name, digest, owner))
+        return self._outputs[key]
 
     def _blobs(self, name: str, digest: str, owner: str) -> list[str]:
         try:
@@ -426,8 +449,8 @@ class _Follower:
         except Exception as error:  # any failure means the needed blobs are unknown
             detail = error.message if isinstance(error, KilnError) else repr(error)
             raise Conflict(
-                f"cannot tell which blobs the output {digest} of {owner} needs: its "
-                f"{name!r} materializer failed ({detail}); nothing was deleted. Install the "
+                f"cannot tell which blobs {owner} needs: its {name!r} materializer "
+                f"failed ({detail}); nothing was deleted. Install the "
                 "package providing the materializer, or repair the store, then run gc again"
             ) from error
 
