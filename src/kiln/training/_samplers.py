@@ -86,7 +86,7 @@ class SamplerChoice:
             return samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
         if self.sampler == "grid":
             assert self.grid is not None
-            return samplers.GridSampler(dict(self.grid), seed=seed)
+            return _grid_sampler(dict(self.grid), seed)
         if self.sampler == "nsga2":
             return samplers.NSGAIISampler(seed=seed)
         return samplers.TPESampler(seed=seed)
@@ -94,6 +94,18 @@ class SamplerChoice:
     @property
     def name(self) -> str:
         return self.sampler if isinstance(self.sampler, str) else type(self.sampler).__name__
+
+
+def _grid_sampler(grid: dict[str, list[Any]], seed: int | None) -> BaseSampler:
+    from optuna.samplers import GridSampler
+
+    class Grid(GridSampler):
+        """Optuna's grid sampler, minus stopping the study: the budget (the grid's size) does."""
+
+        def after_trial(self, *args: Any, **kwargs: Any) -> None:
+            return None
+
+    return Grid(grid, seed=seed)
 
 
 @dataclass(frozen=True)

@@ -76,7 +76,7 @@ def _bounds(spec: Float | Int, field: str) -> None:
         step = _number(spec.step, f"{field}.step", integer=integer)
         if step <= 0:
             raise InvalidInput(f"{field}: step must be above 0, got {step!r}", field=field)
-        if spec.log and step != 1:
+        if spec.log and (not integer or step != 1):
             raise InvalidInput(f"{field}: pick a log scale or a step, not both", field=field)
 
 
@@ -97,6 +97,15 @@ def _choices(values: Sequence[Any], field: str) -> tuple[Any, ...]:
 
 
 def _distribution(spec: Any, field: str) -> BaseDistribution:
+    try:
+        return _optuna_distribution(spec, field)
+    except InvalidInput:
+        raise
+    except ValueError as exc:  # Optuna's own checks, should ours have missed one
+        raise InvalidInput(f"{field}: {exc}", field=field) from None
+
+
+def _optuna_distribution(spec: Any, field: str) -> BaseDistribution:
     from optuna.distributions import (
         BaseDistribution,
         CategoricalDistribution,
