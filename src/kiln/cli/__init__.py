@@ -24,6 +24,7 @@ from kiln.cli import (
     features,
     gc,
     import_,
+    jobs,
     lineage,
     models,
     monitor,
@@ -60,6 +61,7 @@ for _group in (
     features,
     deployments,
     monitor,
+    jobs,
 ):
     app.add_typer(_group.app, name=_group.NAME, help=_group.HELP)
 app.add_typer(import_.app, name=import_.NAME, help=import_.HELP)

@@ -13,6 +13,7 @@ from kiln.server.api import (
     deployments,
     experiments,
     features,
+    jobs,
     lineage,
     logged_models,
     monitor_rules,
@@ -43,6 +44,7 @@ ROUTERS = (
     alerts.router,
     monitors.router,
     monitor_rules.router,
+    jobs.router,
 )
 
 

@@ -23,6 +23,7 @@ AREAS: tuple[Area, ...] = (
     Area("datasets", "Datasets", "/datasets", "/datasets", "Versions, profiles, validations"),
     Area("features", "Features", "/features", "/features", "Feature views, freshness, consumers"),
     Area("pipelines", "Pipelines", "/pipelines", "/pipelines", "Runs, paused gates, schedules"),
+    Area("jobs", "Jobs", "/jobs", "/jobs", "Training jobs: status, logs, resources, cancel"),
     Area("experiments", "Experiments", "/experiments", "/experiments", "Runs and comparisons"),
     Area("models", "Models", "/models", "/models", "Registered models, versions, aliases"),
     Area(
