@@ -8,6 +8,7 @@ resuming it is in ``test_checkpoint_resume.py``.
 from __future__ import annotations
 
 import copy
+import io
 import json
 import math
 import os
@@ -24,16 +25,16 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 import kiln
 from kiln.artifacts import ArtifactStore, LocalArtifactBackend
 from kiln.context import Context
-from kiln.db.tables import MetricRow
+from kiln.db.tables import CheckpointRow, MetricRow
 from kiln.errors import Conflict, InvalidInput, NotFound
 from kiln.gc import collect
-from kiln.tracking import ActiveRun, RunStatus, _fluent
-from kiln.training import checkpoint
+from kiln.tracking import ActiveRun, RunStatus, _fluent, _runs
+from kiln.training import _checkpoints, checkpoint
 from tests.training.test_checkpoint_resume import assert_same_state
 
 
@@ -298,6 +299,42 @@ def test_resume_by_name_takes_the_unfinished_run_and_a_new_one_after_success(
     assert fresh.id != again.id
 
 
+GUIDE = Path(__file__).parents[2] / "docs" / "training-checkpoints.md"
+
+
+def test_the_guides_example_carries_on_after_a_crash(
+    sqlite_store: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    example = GUIDE.read_text().split("```python\n", 1)[1].split("```", 1)[0]
+    if "checkpoint" not in kiln.__dict__:  # until kiln exports it
+        monkeypatch.setattr(kiln, "checkpoint", checkpoint, raising=False)
+    calls: list[str] = []
+
+    def train_one_epoch(model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> float:
+        if len(calls) == 3:  # the fourth epoch of the first start
+            calls.append("crash")
+            raise RuntimeError("the machine went away")
+        calls.append("epoch")
+        optimizer.zero_grad()
+        loss = model(torch.ones(8, 4)).pow(2).mean()
+        loss.backward()
+        optimizer.step()
+        return loss.item()
+
+    with pytest.raises(RuntimeError, match="went away"):
+        exec(example, {"train_one_epoch": train_one_epoch})
+    exec(example, {"train_one_epoch": train_one_epoch})
+
+    (run,) = kiln.search_runs()
+    assert run.name == "job"
+    assert run.status is RunStatus.FINISHED
+    losses = kiln.get_metric_history(run.id, "loss")
+    assert [point.step for point in losses] == list(range(6))
+    assert calls == ["epoch"] * 3 + ["crash"] + ["epoch"] * 3  # 0-2, then 3-5 after the restart
+    best = min(losses, key=lambda point: (point.value, -point.step)).step
+    assert [saved.step for saved in checkpoint.list(run.id)] == sorted({4, 5, best})
+
+
 def test_the_metrics_logged_before_a_checkpoint_are_stored_with_it(sqlite_run: Any) -> None:
     kiln.log_metric("loss", 0.5, step=0)
     checkpoint.save(state(0), 0)
@@ -396,6 +433,26 @@ def test_pickle_only_with_allow_pickle_to_save_and_again_to_load(sqlite_run: Any
 def test_an_object_pickle_cannot_store_is_refused_clearly(sqlite_run: Any) -> None:
     with pytest.raises(InvalidInput, match="cannot pickle the object of type function"):
         checkpoint.save(lambda: None, 0, allow_pickle=True)
+
+
+def test_a_torch_blob_that_needs_more_than_tensors_is_not_unpickled(sqlite_run: Any) -> None:
+    context = kiln.get_context()
+    scratch = io.BytesIO()
+    torch.save({"w": torch.ones(1), "opaque": Opaque([1.0])}, scratch)  # not weights-only
+    blob = context.artifacts.put_bytes(scratch.getvalue())
+    retention = _checkpoints.check_save(0)
+    context.db.run(
+        _checkpoints.record_checkpoint,
+        "default",
+        sqlite_run.id,
+        retention,
+        digest=blob.digest,
+        size=blob.size,
+        format="torch",
+    )
+
+    with pytest.raises(Conflict, match="weights_only=True refused it"):
+        checkpoint.latest()
 
 
 # Bad input -------------------------------------------------------------------------------------
@@ -497,6 +554,18 @@ def test_gc_keeps_live_checkpoints_and_collects_pruned_replaced_and_deleted_ones
     checkpoint.delete(3)
     report = collect(store, dry_run=False, grace=timedelta(hours=1))
     assert live.digest in report.deleted
+
+
+def test_purging_a_run_takes_its_checkpoints_and_gc_their_blobs(store: Context) -> None:
+    with kiln.start_run(capture_environment=False) as purged:
+        digest = checkpoint.save(state(0), 0).digest
+    store.db.run(_runs.purge_run, "default", purged.id)
+    age(store.artifacts)
+
+    report = collect(store, dry_run=False, grace=timedelta(hours=1), allow_no_references=True)
+
+    assert store.db.read(lambda s: s.scalar(select(func.count()).select_from(CheckpointRow))) == 0
+    assert digest in report.deleted
 
 
 # Concurrency ---------------------------------------------------------------------------------
