@@ -77,8 +77,9 @@ def wait_for_output(
     raise AssertionError(f"{pattern.pattern!r} never appeared in job {job_id}'s output: {text!r}")
 
 
-def tree_pids(context: Context, job_id: int) -> list[int]:
-    return [int(pid) for pid in wait_for_output(context, job_id, PIDS).group(1).split()]
+def tree_pids(context: Context, job_id: int, timeout: float = 30.0) -> list[int]:
+    found = wait_for_output(context, job_id, PIDS, timeout)
+    return [int(pid) for pid in found.group(1).split()]
 
 
 def running(pid: int) -> bool:

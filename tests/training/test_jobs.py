@@ -87,6 +87,8 @@ def test_a_script_runs_as_a_tracked_job_with_its_output_in_order(
     assert run.tags["kiln.job.id"] == str(done.id)
     log = context.db.read(get_artifact, "default", run.id, "logs/output.log")
     assert context.artifacts.read_bytes(log.digest).decode() == expected
+    packages = context.db.read(get_artifact, "default", run.id, "environment/requirements.txt")
+    assert "psutil==" in context.artifacts.read_bytes(packages.digest).decode()
 
 
 def test_a_module_function_is_called_with_the_args_as_strings(

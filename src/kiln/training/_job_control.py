@@ -35,7 +35,8 @@ from kiln.context import Context, get_context
 from kiln.errors import InvalidInput
 from kiln.pipelines._resources import Resources
 from kiln.training._job_envs import normalize_pins, pins_from_run
-from kiln.training._job_records import full_output, mark_dead
+from kiln.training._job_executor import run_files
+from kiln.training._job_records import mark_dead
 from kiln.training._job_spec import check_spec
 from kiln.training._jobs import (
     Job,
@@ -265,12 +266,8 @@ def reconcile_jobs(context: Context | None = None, project: str | None = None) -
         if reason is None:
             continue
         _end_orphan(job)
-        text = context.db.read(full_output, job.id)
-        log = None
-        if text:
-            blob = context.artifacts.put_bytes(text.encode("utf-8"))
-            log = (blob.digest, blob.size)
-        if context.db.run(mark_dead, job.id, job.supervisor_pid, reason, log=log):
+        files = run_files(context, job, packages=False)
+        if context.db.run(mark_dead, job.id, job.supervisor_pid, reason, files=files):
             failed.append(job.id)
     return failed
 

@@ -11,8 +11,9 @@
                  sample the tree's usage; store the new output as chunks (and the
                  heartbeat); read cancel_requested; check the timeout
       the end    the tree ended whole (cancel, timeout, or what the job left running)
-                 finish_job: status, exit code, usage; run ended with job.* metrics
-                 and the whole output as the run's logs/output.log
+                 finish_job: status, exit code, usage; run ended with job.* metrics,
+                 the whole output as the run's logs/output.log and the packages
+                 (an isolated job's pins) as its environment/requirements.txt
 
 It runs in the supervisor (runner ``local``) or inside a Ray task (runner
 ``ray``): everything it needs is in the database and the settings, so the
@@ -31,10 +32,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from kiln.tracking._entities import RunArtifact
 from kiln.training._job_envs import build_environment_variables, ensure_environment
 from kiln.training._job_output import Output
 from kiln.training._job_process import ProcessTree
 from kiln.training._job_records import (
+    LOG_ARTIFACT,
+    REQUIREMENTS_ARTIFACT,
     Outcome,
     append_output,
     cancel_requested,
@@ -273,14 +277,31 @@ def _verdict(reason: str, code: int | None, job: Job) -> tuple[JobStatus, str | 
     return JobStatus.FAILED, f"the job process exited with code {code}"
 
 
-def record_outcome(context: Context, job: Job, outcome: Outcome) -> Job:
-    """Store the whole output as a blob and record the end (run, metrics, artifact)."""
+def run_files(context: Context, job: Job, *, packages: bool = True) -> list[RunArtifact]:
+    """The job's output, and the packages it ran with, stored as blobs for its run.
+
+    The packages are an isolated job's pins, else this interpreter's (the
+    job's), so ``--requirements-from-run`` can rebuild the job's environment.
+    """
+    from kiln.tracking._environment import installed_packages
+
+    files: list[tuple[str, bytes]] = []
     text = context.db.read(full_output, job.id)
-    log = None
     if text:
-        blob = context.artifacts.put_bytes(text.encode("utf-8"))
-        log = (blob.digest, blob.size)
-    return context.db.run(finish_job, job.id, outcome, log=log)
+        files.append((LOG_ARTIFACT, text.encode("utf-8")))
+    if packages:
+        pins = job.requirements if job.isolated and job.requirements else installed_packages()
+        files.append((REQUIREMENTS_ARTIFACT, pins.encode("utf-8")))
+    stored = []
+    for path, content in files:
+        blob = context.artifacts.put_bytes(content)
+        stored.append(RunArtifact(path, blob.digest, blob.size))
+    return stored
+
+
+def record_outcome(context: Context, job: Job, outcome: Outcome) -> Job:
+    """Store the output and packages as blobs and record the end (run, metrics, files)."""
+    return context.db.run(finish_job, job.id, outcome, files=run_files(context, job))
 
 
 def execute_job(

@@ -19,8 +19,8 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
-from kiln.training._job_executor import KILL_GRACE, TICK, execute_job
-from kiln.training._job_records import Outcome, finish_job, load_job
+from kiln.training._job_executor import KILL_GRACE, TICK, execute_job, record_outcome
+from kiln.training._job_records import Outcome, load_job
 from kiln.training._jobs import Job, JobStatus
 
 if TYPE_CHECKING:
@@ -84,7 +84,7 @@ def run_on_ray(context: Context, job: Job, stop: threading.Event) -> Job:
         ray.init(log_to_driver=False, logging_level=logging.WARNING)
     problem = _unfit(ray, job.resources)
     if problem is not None:
-        return context.db.run(finish_job, job.id, Outcome(JobStatus.FAILED, failure=problem))
+        return record_outcome(context, job, Outcome(JobStatus.FAILED, failure=problem))
     settings = {
         "home": str(context.settings.home),
         "database_url": context.settings.resolved_database_url,
@@ -112,4 +112,4 @@ def run_on_ray(context: Context, job: Job, stop: threading.Event) -> Job:
         status = JobStatus.CANCELLED if asked_at is not None else JobStatus.FAILED
         cause = getattr(error, "cause", None) or error
         outcome = Outcome(status, failure=f"its Ray task was lost: {type(cause).__name__}: {cause}")
-        return context.db.run(finish_job, job.id, outcome)
+        return record_outcome(context, job, outcome)

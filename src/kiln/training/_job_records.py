@@ -5,8 +5,9 @@
     claim_job        the supervisor's host, pid and start time (so a dead one can be told)
     mark_running     the job process started: its pid; the run RUNNING
     append_output    one chunk of output (and the heartbeat); answers "cancel requested?"
-    finish_job       status, exit code, usage; the run ended with job.* metrics and
-                     the whole output as logs/output.log
+    finish_job       status, exit code, usage; the run ended with job.* metrics, the
+                     whole output as logs/output.log, the packages as
+                     environment/requirements.txt
     mark_dead        a queued or running job whose supervisor died: failed, once
 
 Each is one transaction. ``finish_job`` and ``mark_dead`` only end a job
@@ -24,8 +25,8 @@ from sqlalchemy.orm import Session
 from kiln.db import utcnow
 from kiln.db.tables import TrainingJobLogRow, TrainingJobRow
 from kiln.errors import KilnError, NotFound
-from kiln.tracking._artifacts import record_artifact
-from kiln.tracking._entities import Metric, RunStatus
+from kiln.tracking._artifacts import record_artifacts
+from kiln.tracking._entities import Metric, RunArtifact, RunStatus
 from kiln.tracking._runs import finish_run, now_ms, update_run
 from kiln.training._jobs import ACTIVE, Job, JobStatus, job_entity
 
@@ -42,6 +43,8 @@ __all__ = [
 
 #: Where a job's whole output lands among its run's artifacts.
 LOG_ARTIFACT = "logs/output.log"
+#: The job's packages (an isolated job's pins), as tracking captures them for a run.
+REQUIREMENTS_ARTIFACT = "environment/requirements.txt"
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,14 +165,14 @@ def _end_run(
     project: str,
     run_id: str,
     outcome: Outcome,
-    log: tuple[str, int] | None,
+    files: Sequence[RunArtifact],
 ) -> None:
-    """End the job's run (even one the job's code already ended) with its usage and log."""
+    """End the job's run (even one the job's code already ended) with its usage and files."""
     try:
         with session.begin_nested():
             update_run(session, project, run_id, status=RunStatus.RUNNING)
-            if log is not None:
-                record_artifact(session, project, run_id, LOG_ARTIFACT, *log)
+            if files:
+                record_artifacts(session, project, run_id, files)
             finish_run(
                 session,
                 project,
@@ -184,9 +187,9 @@ def _end_run(
 
 
 def finish_job(
-    session: Session, job_id: int, outcome: Outcome, *, log: tuple[str, int] | None = None
+    session: Session, job_id: int, outcome: Outcome, *, files: Sequence[RunArtifact] = ()
 ) -> Job:
-    """Record the end of a job that has not ended yet; ``log`` is the output blob (digest, size)."""
+    """Record the end of a job that has not ended yet; ``files`` go to its run (the output)."""
     row, project = _row(session, job_id)
     if row.status not in ACTIVE:
         return job_entity(row, project)
@@ -200,7 +203,7 @@ def finish_job(
     if row.started_at is None:
         row.started_at = row.ended_at
     if row.run_id is not None:
-        _end_run(session, project, row.run_id, outcome, log)
+        _end_run(session, project, row.run_id, outcome, files)
     session.flush()
     return job_entity(row, project)
 
@@ -211,7 +214,7 @@ def mark_dead(
     supervisor_pid: int | None,
     failure: str,
     *,
-    log: tuple[str, int] | None = None,
+    files: Sequence[RunArtifact] = (),
 ) -> bool:
     """Fail a job whose supervisor died, unless it ended or another supervisor took it."""
     row, _ = _row(session, job_id)
@@ -219,5 +222,5 @@ def mark_dead(
         return False
     wall = (utcnow() - row.started_at).total_seconds() if row.started_at else None
     outcome = Outcome(JobStatus.FAILED, failure=failure, wall_seconds=wall)
-    finish_job(session, job_id, outcome, log=log)
+    finish_job(session, job_id, outcome, files=files)
     return True

@@ -40,7 +40,8 @@ def supervise(context: Context, job_id: int, stop: threading.Event) -> Job:
     """Run job ``job_id`` to its end with its runner; the job as recorded."""
     import os
 
-    from kiln.training._job_records import Outcome, claim_job, finish_job
+    from kiln.training._job_executor import record_outcome
+    from kiln.training._job_records import Outcome, claim_job
     from kiln.training._jobs import JobStatus
 
     job = context.db.run(
@@ -59,7 +60,7 @@ def supervise(context: Context, job_id: int, stop: threading.Event) -> Job:
             return run_on_ray(context, job, stop)
         except Exception as error:  # Ray could not start or refused the task
             outcome = Outcome(JobStatus.FAILED, failure=f"the ray runner failed: {error}")
-            return context.db.run(finish_job, job.id, outcome)
+            return record_outcome(context, job, outcome)
     from kiln.training._job_executor import execute_job
     from kiln.training._job_process import become_subreaper
 
