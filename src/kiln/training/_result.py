@@ -116,8 +116,8 @@ class TuningResult:
 
         return importances(self.study(), objective)
 
-    def record(self, parent: ActiveRun) -> None:
-        """Put the best trial, the importances and the HTML report on the study's run."""
+    def record(self, parent: ActiveRun, *, report: bool = True) -> None:
+        """Put the best trial and (with ``report``) importances and the report on the study run."""
         from kiln.tracking import log_metrics, log_text, set_tags
         from kiln.training._report import importances, render_report
 
@@ -133,15 +133,16 @@ class TuningResult:
                 tags["kiln.tune.best_trial"] = str(best.number)
                 tags["kiln.tune.best_params"] = json.dumps(best.params, default=str)[:5000]
             tags["kiln.tune.pareto_front"] = ",".join(str(t.number) for t in self.summary.best)
-        study = self.study()
-        for objective in range(len(self.summary.directions)):
+        study = self.study() if report else None
+        for objective in range(len(self.summary.directions) if study is not None else 0):
             suffix = "" if len(self.summary.directions) == 1 else f".{objective}"
             for param, share in importances(study, objective).items():
                 metrics[f"importance{suffix}.{param}"] = share
         set_tags(tags, run_id=parent.id)
         if metrics:
             log_metrics(metrics, step=done, run_id=parent.id)
-        log_text(render_report(self.summary, study), REPORT_PATH, run_id=parent.id)
+        if study is not None:
+            log_text(render_report(self.summary, study), REPORT_PATH, run_id=parent.id)
 
     def fit_best(
         self,

@@ -105,6 +105,7 @@ def tune(
     max_retries: int = 2,
     heartbeat_interval: float = 5.0,
     progress: bool | None = None,
+    report: bool = True,
 ) -> TuningResult:
     """Search hyperparameters for ``objective``; returns the study's :class:`TuningResult`.
 
@@ -117,7 +118,9 @@ def tune(
     run here (``parallelism=1``), in ``parallelism`` local processes, or as
     Ray tasks (``runner="ray"``) with ``resources`` (``{"cpu": 2, "gpu": 0,
     "memory": "4GB"}``) each. A trial whose process dies is failed and run
-    again, at most ``max_retries`` times.
+    again, at most ``max_retries`` times. ``report=False`` skips the
+    importances and the HTML report at the end (``TuningResult`` has both
+    on demand).
     """
     from kiln.context import get_context
     from kiln.pipelines._resources import as_resources
@@ -195,7 +198,7 @@ def tune(
         from kiln.training._result import TuningResult
 
         result = TuningResult.load(context, project, name)
-        result.record(parent)
+        result.record(parent, report=report)
     except KeyboardInterrupt:
         from kiln.tracking import RunStatus
 
