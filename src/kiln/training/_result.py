@@ -134,10 +134,11 @@ class TuningResult:
                 tags["kiln.tune.best_params"] = json.dumps(best.params, default=str)[:5000]
             tags["kiln.tune.pareto_front"] = ",".join(str(t.number) for t in self.summary.best)
         study = self.study() if report else None
-        for objective in range(len(self.summary.directions) if study is not None else 0):
-            suffix = "" if len(self.summary.directions) == 1 else f".{objective}"
-            for param, share in importances(study, objective).items():
-                metrics[f"importance{suffix}.{param}"] = share
+        if study is not None:
+            for objective in range(len(self.summary.directions)):
+                suffix = "" if len(self.summary.directions) == 1 else f".{objective}"
+                for param, share in importances(study, objective).items():
+                    metrics[f"importance{suffix}.{param}"] = share
         set_tags(tags, run_id=parent.id)
         if metrics:
             log_metrics(metrics, step=done, run_id=parent.id)
