@@ -184,7 +184,7 @@ def _refusal(obj: object, kind: str) -> str:
             reason = (
                 f" It holds tensors, but the object{unsafe}, which "
                 "torch.load(weights_only=True) cannot read back; turn it into a tensor, a list "
-                "or a plain value."
+                "or a plain value (a module or an optimizer: its state_dict())."
             )
     return (
         f"kiln.checkpoint cannot safely store an object of type {kind}.{reason} Supported: "

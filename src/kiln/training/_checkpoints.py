@@ -5,12 +5,12 @@ artifact store before :func:`record_checkpoint`, so a crash in between
 leaves at most an unreferenced blob (``kiln gc`` collects it), never a row
 without its bytes.
 
-Retention runs in the transaction that records the checkpoint. It only
-deletes rows it can see that fall outside what it keeps; a row another
-process is recording at the same moment is invisible to it and so never
-deleted, and a row it deletes would be deleted by any later view as well
-(more rows only push it further out). Two concurrent saves therefore lose
-nothing; at worst one extra row waits for the next save to be pruned.
+Retention runs in the transaction that records the checkpoint, and the
+saves of one run take turns: the transaction locks the run's row first on
+PostgreSQL, and SQLite writers hold the database lock. So two processes
+saving at once lose nothing and prune from the same, complete view. (Even
+without the turns, pruning only deletes rows it sees outside what it keeps,
+and more rows only push a row further out.)
 """
 
 from __future__ import annotations
@@ -244,23 +244,31 @@ def _prune(session: Session, run_id: str, retention: Retention) -> None:
         )
 
 
-def _run(session: Session, project: str, run_id: str) -> tuple[str, str]:
-    """``(status, lifecycle_stage)`` of the run, or ``NotFound`` when it is not in ``project``."""
+def _run(session: Session, project: str, run_id: str, *, lock: bool = False) -> tuple[str, str]:
+    """``(status, lifecycle_stage)`` of the run, or ``NotFound`` when it is not in ``project``.
+
+    ``lock`` takes the run's row for the rest of the transaction on PostgreSQL
+    (FOR NO KEY UPDATE: metric writes, which only reference the row, go on).
+    SQLite writers hold the database lock already.
+    """
     if not isinstance(run_id, str) or not run_id:
         raise InvalidInput(f"run id {run_id!r} is not valid", field="run_id")
-    found = session.execute(
+    query = (
         select(RunRow.status, RunRow.lifecycle_stage)
         .join(ExperimentRow, ExperimentRow.id == RunRow.experiment_id)
         .join(ProjectRow, ProjectRow.id == ExperimentRow.project_id)
         .where(RunRow.id == run_id, ProjectRow.name == project)
-    ).first()
+    )
+    if lock:
+        query = query.with_for_update(key_share=True, of=RunRow)
+    found = session.execute(query).first()
     if found is None:
         raise NotFound(f"run {run_id!r} does not exist in project {project!r}", field="run_id")
     return str(found.status), str(found.lifecycle_stage)
 
 
 def _writable_run(session: Session, project: str, run_id: str) -> None:
-    status, stage = _run(session, project, run_id)
+    status, stage = _run(session, project, run_id, lock=True)
     if stage != LifecycleStage.ACTIVE.value:
         raise Conflict(f"run {run_id} is deleted: restore it before saving checkpoints to it")
     if RunStatus(status).is_terminated:
