@@ -35,6 +35,7 @@ from kiln.errors import Conflict, InvalidInput, NotFound
 from kiln.gc import collect
 from kiln.tracking import ActiveRun, RunStatus, _fluent, _runs
 from kiln.training import _checkpoints, checkpoint
+from tests.test_public_api import ruff_sort_key
 from tests.training.test_checkpoint_resume import assert_same_state
 
 
@@ -615,6 +616,7 @@ def test_saving_plain_values_imports_no_torch_numpy_or_pandas(sdk: Callable[...,
     code = (
         "import sys, kiln\n"
         "from kiln.training import checkpoint\n"
+        "assert 'sqlalchemy' not in sys.modules\n"
         "with kiln.start_run(capture_environment=False):\n"
         "    checkpoint.save({'epoch': 1}, 1)\n"
         "    assert checkpoint.latest() == {'epoch': 1}\n"
@@ -631,3 +633,9 @@ def test_saving_plain_values_imports_no_torch_numpy_or_pandas(sdk: Callable[...,
         timeout=60,
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_the_public_names_are_sorted_and_documented() -> None:
+    assert checkpoint.__all__ == sorted(checkpoint.__all__, key=ruff_sort_key)
+    for name in checkpoint.__all__:
+        assert getattr(checkpoint, name).__doc__, name
