@@ -575,9 +575,12 @@ WRITER = """
 import sys
 from kiln.training import checkpoint
 run_id, offset = sys.argv[1], int(sys.argv[2])
-for step in range(offset, 40, 2):
+checkpoint.list(run_id)  # the stores are open: from here on, both write at once
+print("ready", flush=True)
+sys.stdin.readline()
+for step in range(offset, 24, 2):
     value = {"step": step, "by": offset}
-    checkpoint.save(value, step, metric=float(step), keep_best=40, run_id=run_id)
+    checkpoint.save(value, step, metric=float(step), keep_best=24, run_id=run_id)
     checkpoint.save({"step": 100, "by": offset}, 100, run_id=run_id)
 """
 
@@ -594,17 +597,22 @@ def test_two_processes_saving_at_once_lose_nothing(
         subprocess.Popen(
             [sys.executable, "-c", WRITER, run.id, str(offset)],
             env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
         )
         for offset in (0, 1)
     ]
     for writer in writers:
-        _, stderr = writer.communicate(timeout=120)
+        assert writer.stdout is not None
+        assert writer.stdout.readline() == "ready\n"
+    for writer in writers:
+        _, stderr = writer.communicate("go\n", timeout=120)
         assert writer.returncode == 0, stderr
 
-    assert steps() == [*range(40), 100]
-    for step in range(40):
+    assert steps() == [*range(24), 100]
+    for step in range(24):
         assert checkpoint.load(step) == {"step": step, "by": step % 2}
     assert checkpoint.load(100) in ({"step": 100, "by": 0}, {"step": 100, "by": 1})
 
