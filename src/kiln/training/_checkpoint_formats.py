@@ -108,8 +108,6 @@ class TorchFormat(Materializer):
 
     def accepts(self, obj: object) -> bool:
         """Whether ``obj`` is safe to load back, tensors or not (``format="torch"``)."""
-        import torch  # noqa: F401  (named explicitly: plain values need torch too)
-
         return _walk(obj)[1] is None
 
     def save(self, obj: Any, store: ArtifactStore) -> str:
@@ -131,9 +129,12 @@ class TorchFormat(Materializer):
             try:
                 return torch.load(scratch, map_location=map_location, weights_only=True)
             except pickle.UnpicklingError as error:
+                lines = str(error).splitlines() or [""]
+                why = next((line for line in lines if "WeightsUnpickler" in line), lines[0])
                 raise Conflict(
                     f"checkpoint blob {digest} holds more than tensors and plain values, so it "
-                    f"is not loaded (torch.load with weights_only=True refused it: {error})"
+                    f"is not loaded (torch.load with weights_only=True refused it: "
+                    f"{why.strip()})"
                 ) from None
 
 
