@@ -36,6 +36,7 @@ from kiln.cli import (
     serve,
     server,
     tokens,
+    tune,
     users,
 )
 from kiln.cli._app import app
@@ -62,6 +63,7 @@ for _group in (
     deployments,
     monitor,
     jobs,
+    tune,
 ):
     app.add_typer(_group.app, name=_group.NAME, help=_group.HELP)
 app.add_typer(import_.app, name=import_.NAME, help=import_.HELP)

@@ -22,6 +22,7 @@ from kiln.server.api import (
     projects,
     registry,
     runs,
+    studies,
     tokens,
     users,
 )
@@ -45,6 +46,7 @@ ROUTERS = (
     monitors.router,
     monitor_rules.router,
     jobs.router,
+    studies.router,
 )
 
 
