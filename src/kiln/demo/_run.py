@@ -19,6 +19,7 @@ from kiln.demo._features import stage_features
 from kiln.demo._mlflow import stage_mlflow
 from kiln.demo._monitoring import stage_monitoring
 from kiln.demo._serving import stage_serving
+from kiln.demo._tuning import stage_tuning
 from kiln.demo._ui import stage_ui
 from kiln.demo.data import DemoData, generate
 
@@ -330,6 +331,7 @@ STAGES: list[tuple[str, Stage]] = [
     ("Model registry", stage_registry),
     ("Serving: canary, shadow, prediction log", stage_serving),
     ("Monitoring: drift → alert → retrain → gated promotion", stage_monitoring),
+    ("Tuning: 20 trials, 2 in parallel → the best through the gate", stage_tuning),
     ("MLflow compatibility", stage_mlflow),
     ("Web UI", stage_ui),
     ("Server, tokens and audit", stage_server),
