@@ -10,6 +10,7 @@ and the trials; ``report`` writes the study's self-contained HTML report
 from __future__ import annotations
 
 import math
+import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -174,8 +175,8 @@ def _print_report(details: StudyDetails) -> None:
         return
     console.print(
         f"report: {details.report.path} on run {summary.parent_run_id} "
-        f"({details.report.size:,} bytes); save it with "
-        f"`kiln tune report {summary.name} --out report.html`",
+        f"({details.report.size:,} bytes)\n"
+        f"  save it with: kiln tune report {shlex.quote(summary.name)} --out report.html",
         highlight=False,
     )
 
