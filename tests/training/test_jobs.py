@@ -122,13 +122,13 @@ def test_a_failing_script_is_failed_with_its_exit_code(
 
 def test_a_timeout_ends_the_job_and_its_whole_tree(sqlite_context: Context, tmp_path: Path) -> None:
     write(tmp_path, "tree.py", TREE)
-    job = submit_job("tree.py", timeout="3s", context=sqlite_context)
+    job = submit_job("tree.py", timeout="5s", context=sqlite_context)
     pids = tree_pids(sqlite_context, job.id)
     assert len(pids) == 4
     assert all(running(pid) for pid in pids)
     done = wait_job(job.id, timeout=60, context=sqlite_context)
     assert done.status is JobStatus.TIMED_OUT
-    assert done.failure == "ran past its timeout of 3 s and was ended"
+    assert done.failure == "ran past its timeout of 5 s and was ended"
     assert_gone(pids)
     assert _run(sqlite_context, done.run_id).status is RunStatus.FAILED
     assert "[kiln] job" in job_logs(done.id, context=sqlite_context).text

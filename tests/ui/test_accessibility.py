@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.ui import _deployments, _features, _monitors
+from tests.ui import _deployments, _features, _jobs, _monitors
 from tests.ui.conftest import AuthServer
 
 pytestmark = pytest.mark.timeout(300)
@@ -111,9 +111,10 @@ def test_every_page_is_labelled_contrasted_and_fits(
     _features.seed(ui_home, tmp_path_factory)
     _deployments.seed(ui_home)
     _monitors.seed(ui_home)
+    jobs = _jobs.pages(_jobs.seed(ui_home, tmp_path_factory))
     page._kiln_expected_problems = ("404 (Not Found)",)
     problems: list[str] = []
-    for name, path in _pages(ui_server).items():
+    for name, path in (_pages(ui_server) | jobs).items():
         for width in (1280, 420):
             page.set_viewport_size({"width": width, "height": 800})
             page.goto(ui_server + path)
