@@ -33,6 +33,7 @@ PUBLIC_SUBPACKAGES = [
     "kiln.serving",
     "kiln.monitoring",
     "kiln.explain",
+    "kiln.training",
 ]
 
 #: Libraries that ``import kiln`` (and so ``kiln --help``) must not load.
@@ -43,6 +44,7 @@ HEAVY = {
     "fsspec",
     "mlflow",
     "numpy",
+    "optuna",
     "pandas",
     "pyarrow",
     "pydantic",

@@ -8,6 +8,8 @@ access, so ``import kiln`` stays fast and pulls in no heavy library.
 - ``kiln.errors``: the exception tree (also re-exported here).
 
 - ``@kiln.step`` / ``@kiln.pipeline``: pipelines of cached steps (``kiln.pipelines``).
+- ``kiln.tune(...)``: hyperparameter search on Optuna, studies in Kiln's store;
+  ``kiln.checkpoint.save`` / ``latest``: resumable training (``kiln.training``).
 
 Subpackages: ``kiln.db`` (metadata store), ``kiln.artifacts`` (artifact store),
 ``kiln.auth`` (projects, users, tokens, audit), ``kiln.data`` (versioned
@@ -64,6 +66,7 @@ if TYPE_CHECKING:
         set_tags,
         start_run,
     )
+    from kiln.training import checkpoint, tune
 
 __all__ = [
     "AlreadyExists",
@@ -79,6 +82,7 @@ __all__ = [
     "__version__",
     "active_run",
     "autolog",
+    "checkpoint",
     "configure",
     "download_artifacts",
     "end_run",
@@ -110,6 +114,7 @@ __all__ = [
     "set_tags",
     "start_run",
     "step",
+    "tune",
 ]
 
 # name -> module that defines it; resolved on first attribute access.
@@ -157,6 +162,8 @@ _LAZY = {
     "set_tag": "kiln.tracking",
     "set_tags": "kiln.tracking",
     "start_run": "kiln.tracking",
+    "checkpoint": "kiln.training",
+    "tune": "kiln.training",
 }
 
 

@@ -208,6 +208,28 @@ NON_REFERENCE_COLUMNS: dict[str, tuple[str, ...]] = {
     ),
     # ``format`` names how the blob in ``digest`` was written; ``mode`` is min or max.
     "checkpoints": ("run_id", "format", "mode"),
+    # Optuna's study and trial records: names, JSON of values, parameters and attributes,
+    # run ids; the study's report is a run artifact, referenced through run_artifacts.
+    "tuning_studies": (
+        "name",
+        "directions",
+        "user_attrs",
+        "system_attrs",
+        "settings",
+        "parent_run_id",
+        "created_by",
+    ),
+    "tuning_trials": (
+        "state",
+        "values",
+        "params",
+        "distributions",
+        "user_attrs",
+        "system_attrs",
+        "run_id",
+        "owner_host",
+        "failure",
+    ),
 }
 
 _DIGEST = re.compile(r"[0-9a-f]{64}")

@@ -175,6 +175,11 @@ def start_run(
 
     tracking = backend()
     parent = active_run()
+    if parent is not None and not nested and run_id is None and parent_run_id is None:
+        raise Conflict(
+            f"run {parent.id} is already active: end it first, or pass nested=True "
+            "to start a child run"
+        )
     if run_id is None and parent is None and not (nested or resume or parent_run_id):
         run_id = os.environ.get("KILN_RUN_ID") or None
     if run_id is None and resume:
@@ -182,11 +187,6 @@ def start_run(
             raise InvalidInput("resume=True needs the run_name to resume", field="run_name")
         name = experiment or _experiment_name or os.environ.get("KILN_EXPERIMENT") or "default"
         run_id = _unfinished_run(tracking, _experiment_id(tracking, name), run_name)
-    if parent is not None and not nested and run_id is None and parent_run_id is None:
-        raise Conflict(
-            f"run {parent.id} is already active: end it first, or pass nested=True "
-            "to start a child run"
-        )
     if run_id is not None:
         run = tracking.get_run(run_id)
         if run.status is not RunStatus.RUNNING:
