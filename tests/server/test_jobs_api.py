@@ -144,6 +144,10 @@ def test_viewers_read_and_editors_cancel(
     assert call(None, "GET", API).status_code == 401
     for path in (API, f"{API}/{queued.id}", f"{API}/{queued.id}/logs"):
         assert call("vic", "GET", path).status_code == 200, path
+    # The job's page offers Cancel to editors only (the API refuses viewers anyway).
+    page = f"/jobs/{queued.id}?project=shop"
+    assert "Cancel job" not in call("vic", "GET", page).text
+    assert "Cancel job" in call("eve", "GET", page).text
     denied = call("vic", "POST", f"{API}/{queued.id}/cancel")
     assert denied.status_code == 403
     assert "viewer" in denied.json()["message"]

@@ -28,7 +28,7 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -126,6 +126,8 @@ class _Execution:
         self.seq = 0
         self.cancelled = False
         self._beat = 0.0
+        #: The tree being watched, ended here if the executor itself fails.
+        self.tree: ProcessTree | None = None
 
     # -- the database ------------------------------------------------------------------
 
@@ -153,10 +155,18 @@ class _Execution:
         deadline: float | None = None,
     ) -> str:
         """Follow ``tree`` until it exits (``"exited"``), is cancelled, or times out."""
+        self.tree = tree
         reader = self.output.follow(tree.output)
         reason = "exited"
+        due = 0.0
         while True:
-            reader.join(TICK)  # wakes at once when the output closes
+            if reader.is_alive():
+                reader.join(TICK)  # wakes at once when the output closes
+            else:  # the job closed its output but may run on: look often, act once a tick
+                time.sleep(0.05)
+                if tree.poll() is None and time.monotonic() < due:
+                    continue
+            due = time.monotonic() + TICK
             if usage is not None:
                 usage.sample(tree.members())
             stop = self.flush()
@@ -223,6 +233,7 @@ class _Execution:
             pid = tree.start()
         except OSError as error:
             return Outcome(JobStatus.FAILED, failure=f"the job could not start: {error}")
+        self.tree = tree
         began = time.monotonic()
         going = self.context.db.run(
             mark_running,
@@ -311,7 +322,6 @@ def execute_job(
     stop: threading.Event | None = None,
     grace: float = KILL_GRACE,
     adopts: bool = False,
-    on_error: Callable[[BaseException], None] | None = None,
 ) -> Job:
     """Run ``job`` to its end here and record it; the job as recorded.
 
@@ -322,8 +332,9 @@ def execute_job(
     try:
         outcome = execution.run()
     except Exception as error:
-        if on_error is not None:
-            on_error(error)
+        if execution.tree is not None:  # never leave the job running unwatched
+            with contextlib.suppress(Exception):
+                execution.tree.end(grace)
         execution.output.note(f"the executor failed: {type(error).__name__}: {error}")
         with contextlib.suppress(Exception):  # the store may be what failed
             execution.flush()
