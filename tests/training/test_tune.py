@@ -303,3 +303,44 @@ def test_a_trial_whose_worker_died_is_retried_with_the_same_parameters(
     assert len(counted) == 8
     assert all(t.state == "COMPLETE" for t in counted)
     assert kiln.get_run(dead.run_id).status is RunStatus.KILLED
+
+
+@pytest.mark.parametrize("pruner", ["successive_halving", "hyperband"])
+def test_the_other_pruners_stop_trials_early(store: kiln.Context, pruner: str) -> None:
+    result = tune(curve, n_trials=20, seed=3, pruner=pruner, study=f"curve-{pruner}")
+    assert any(t.state == "PRUNED" for t in result.trials)
+    assert any(t.state == "COMPLETE" for t in result.trials)
+
+
+def interrupted_once(params: dict[str, Any]) -> float:
+    marker = Path(os.environ["KILN_TEST_MARKER"])
+    if not marker.exists():
+        marker.write_text("interrupted")
+        raise KeyboardInterrupt
+    return float(params["x"])
+
+
+def test_ctrl_c_stops_the_study_and_the_next_call_reruns_the_interrupted_trial(
+    store: kiln.Context, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KILN_TEST_MARKER", str(tmp_path / "pressed"))
+    with pytest.raises(KeyboardInterrupt):
+        tune(interrupted_once, space={"x": Float(0, 1)}, n_trials=4, study="ctrl-c")
+    stopped = get_study("ctrl-c")
+    assert [(t.state, t.retried_by) for t in stopped.trials] == [("FAIL", 1), ("WAITING", None)]
+    assert kiln.get_run(stopped.parent_run_id).status is RunStatus.KILLED
+    assert kiln.get_run(stopped.trials[0].run_id).status is RunStatus.KILLED
+    assert kiln.active_run() is None
+
+    result = tune(interrupted_once, space={"x": Float(0, 1)}, n_trials=4, study="ctrl-c")
+    assert [t.state for t in result.trials] == ["FAIL"] + ["COMPLETE"] * 4
+    assert result.trials[1].params == result.trials[0].params
+    assert kiln.get_run(result.run_id).status is RunStatus.FINISHED
+
+
+def test_a_timeout_ends_the_search_after_the_running_trial(store: kiln.Context) -> None:
+    started = time.monotonic()
+    result = tune(sleepy, space={"x": Float(0, 1)}, timeout=1.0, study="timed")
+    assert 1.0 <= time.monotonic() - started < 10
+    assert 2 <= len(result.trials) <= 4
+    assert all(t.state == "COMPLETE" for t in result.trials)

@@ -141,6 +141,10 @@ def _run_one(
         values = _values(result, len(study.directions))
     except optuna.TrialPruned:
         state = TrialState.PRUNED
+    except KeyboardInterrupt:
+        if active is not None:
+            active.end(RunStatus.KILLED, "interrupted (KeyboardInterrupt)")
+        raise
     except Exception:
         state, failure = TrialState.FAIL, traceback.format_exc()
         _log.warning("trial %d of study %r failed:\n%s", trial.number, spec.study, failure)
@@ -155,7 +159,7 @@ def _run_one(
 
 
 def _interrupted(storage: KilnStorage, trial: optuna.Trial, spec: LoopSpec) -> None:
-    from kiln.tracking import RunStatus, active_run
+    """Fail an interrupted trial and queue it again: the next run of the study re-runs it."""
     from kiln.training._stale import fail_and_retry
 
     fail_and_retry(
@@ -164,9 +168,6 @@ def _interrupted(storage: KilnStorage, trial: optuna.Trial, spec: LoopSpec) -> N
         f"trial {trial.number} was interrupted",
         max_retries=spec.max_retries,
     )
-    run = active_run()
-    if run is not None and run.name.startswith(f"{spec.study}-trial-"):
-        run.end(RunStatus.KILLED, "interrupted")
 
 
 def run_trials(
