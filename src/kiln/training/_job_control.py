@@ -36,16 +36,15 @@ from kiln.errors import InvalidInput
 from kiln.pipelines._resources import Resources
 from kiln.training._job_envs import normalize_pins, pins_from_run
 from kiln.training._job_executor import run_files
+from kiln.training._job_logs import JobLogs, read_logs
 from kiln.training._job_records import mark_dead
 from kiln.training._job_spec import check_spec
 from kiln.training._jobs import (
     Job,
-    JobLogs,
     JobSpec,
     JobStatus,
     active_jobs,
     create_job,
-    read_logs,
     request_cancel,
 )
 from kiln.training._jobs import get_job as _get_job

@@ -5,27 +5,25 @@
     create_job            a queued row and its tracked run (one transaction)
     get_job, list_jobs    the read side (CLI, REST, UI)
     request_cancel        sets cancel_requested; the executor polls it and ends the tree
-    read_logs             the output from a chunk offset on, while the job runs or after
 
-What the executor writes while a job runs (start, log chunks, heartbeat,
-the end) is in ``_job_records.py``. All functions take a ``Session`` first
-and return frozen dataclasses, never rows.
+The output is read in ``_job_logs.py``; what the executor writes while a
+job runs (start, log chunks, heartbeat, the end) is in ``_job_records.py``.
+All functions take a ``Session`` first and return frozen dataclasses, never rows.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kiln.auth import project_id
-from kiln.db.tables import ProjectRow, TrainingJobLogRow, TrainingJobRow
+from kiln.db.tables import ProjectRow, TrainingJobRow
 from kiln.errors import Conflict, InvalidInput, NotFound
 from kiln.pipelines._resources import Resources
 from kiln.tracking._entities import RunStatus
@@ -33,25 +31,16 @@ from kiln.tracking._experiments import ensure_experiment
 from kiln.tracking._runs import create_run
 
 __all__ = [
-    "MAX_LOG_CHUNKS",
     "Job",
-    "JobLogs",
     "JobSpec",
     "JobStatus",
-    "LogTail",
     "create_job",
     "get_job",
     "list_jobs",
-    "log_tail",
-    "read_logs",
     "request_cancel",
 ]
 
-#: Chunks one ``read_logs`` call returns at most (each is at most ~256 KiB).
-MAX_LOG_CHUNKS = 200
 MAX_LIST = 1000
-#: Chunks ``log_tail`` reads at most (chunks are small while output trickles in).
-_TAIL_CHUNKS = 5000
 
 
 class JobStatus(StrEnum):
@@ -185,19 +174,6 @@ class Job:
             "started_at": self.started_at.isoformat() if self.started_at else None,
             "ended_at": self.ended_at.isoformat() if self.ended_at else None,
         }
-
-
-@dataclass(frozen=True, slots=True)
-class JobLogs:
-    """Output of a job from chunk ``offset`` on: the text, where to read next, and whether more
-    can come (``finished`` is true once the job ended and every chunk has been read)."""
-
-    job_id: int
-    text: str
-    offset: int
-    next_offset: int
-    status: JobStatus
-    finished: bool
 
 
 def job_entity(row: TrainingJobRow, project: str) -> Job:
@@ -372,78 +348,3 @@ def request_cancel(session: Session, project: str, job_id: int | str) -> Job:
     row.cancel_requested = True
     session.flush()
     return job_entity(row, project)
-
-
-def read_logs(
-    session: Session,
-    project: str,
-    job_id: int | str,
-    offset: int = 0,
-    *,
-    limit: int = MAX_LOG_CHUNKS,
-) -> JobLogs:
-    """The job's output from chunk ``offset`` on (at most ``limit`` chunks)."""
-    if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
-        raise InvalidInput(f"offset must be zero or more, got {offset!r}", field="offset")
-    if not isinstance(limit, int) or not 1 <= limit <= MAX_LOG_CHUNKS:
-        raise InvalidInput(f"limit must be 1 to {MAX_LOG_CHUNKS}, got {limit!r}", field="limit")
-    row = job_row(session, project, job_id)
-    status = JobStatus(row.status)  # read before the chunks: a job ended then has them all
-    chunks: Sequence[tuple[int, str]] = session.execute(
-        select(TrainingJobLogRow.seq, TrainingJobLogRow.text)
-        .where(TrainingJobLogRow.job_id == row.id, TrainingJobLogRow.seq >= offset)
-        .order_by(TrainingJobLogRow.seq)
-        .limit(limit)
-    ).all()
-    next_offset = chunks[-1][0] + 1 if chunks else offset
-    more = len(chunks) == limit
-    return JobLogs(
-        job_id=row.id,
-        text="".join(text for _, text in chunks),
-        offset=offset,
-        next_offset=next_offset,
-        status=status,
-        finished=status.is_finished and not more,
-    )
-
-
-def log_chunk_count(session: Session, job_id: int) -> int:
-    """How many chunks a job's output has (the next chunk's seq)."""
-    found = session.scalar(
-        select(func.max(TrainingJobLogRow.seq)).where(TrainingJobLogRow.job_id == job_id)
-    )
-    return 0 if found is None else int(found) + 1
-
-
-@dataclass(frozen=True, slots=True)
-class LogTail:
-    """The end of a job's output (what a page shows first) and where more output starts."""
-
-    text: str
-    truncated: bool
-    next_offset: int
-
-
-def log_tail(session: Session, project: str, job_id: int | str, max_chars: int) -> LogTail:
-    """The newest chunks of the job's output, up to about ``max_chars`` characters."""
-    row = job_row(session, project, job_id)
-    kept: list[str] = []
-    size = 0
-    next_offset: int | None = None
-    truncated = False
-    for seq, text in session.execute(
-        select(TrainingJobLogRow.seq, TrainingJobLogRow.text)
-        .where(TrainingJobLogRow.job_id == row.id)
-        .order_by(TrainingJobLogRow.seq.desc())
-        .limit(_TAIL_CHUNKS)
-    ):
-        if next_offset is None:
-            next_offset = seq + 1
-        if size + len(text) > max_chars:
-            truncated = True
-            if not kept:
-                kept.append(text[-max_chars:])
-            break
-        kept.append(text)
-        size += len(text)
-    return LogTail("".join(reversed(kept)), truncated, next_offset or 0)

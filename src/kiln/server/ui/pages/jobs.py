@@ -23,7 +23,8 @@ from kiln.server.ui._route import UiRoute
 from kiln.server.ui._session import Reader
 from kiln.server.ui._templates import render
 from kiln.training._job_control import get_job, list_jobs
-from kiln.training._jobs import JobStatus, log_tail
+from kiln.training._job_logs import log_tail
+from kiln.training._jobs import JobStatus
 
 router = APIRouter(route_class=UiRoute)
 
