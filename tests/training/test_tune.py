@@ -27,6 +27,15 @@ def store(tmp_path: Path, database_url: str) -> Iterator[kiln.Context]:
     kiln.configure(home=tmp_path / "after")
 
 
+@pytest.fixture
+def sqlite_store(tmp_path: Path) -> Iterator[kiln.Context]:
+    """For checks that refuse before the store is written: one database is enough."""
+    context = kiln.configure(home=tmp_path / "store")
+    yield context
+    _fluent._reset_for_tests()
+    kiln.configure(home=tmp_path / "after")
+
+
 def quadratic(params: dict[str, Any]) -> float:
     return (params["x"] - 2.0) ** 2 + params["y"]
 
@@ -166,7 +175,7 @@ def test_a_study_reused_with_another_direction_is_a_conflict(store: kiln.Context
     ],
 )
 def test_an_invalid_search_space_is_refused_before_any_trial(
-    store: kiln.Context, space: Any, field: str
+    sqlite_store: kiln.Context, space: Any, field: str
 ) -> None:
     with pytest.raises(InvalidInput) as caught:
         tune(quadratic, space=space, n_trials=3, study="bad-space")
@@ -197,7 +206,7 @@ def test_an_invalid_search_space_is_refused_before_any_trial(
     ],
 )
 def test_invalid_options_are_refused_with_the_field(
-    store: kiln.Context, options: dict[str, Any], field: str | None
+    sqlite_store: kiln.Context, options: dict[str, Any], field: str | None
 ) -> None:
     arguments: dict[str, Any] = {"space": SPACE, "n_trials": 3, "study": "bad", **options}
     with pytest.raises(InvalidInput) as caught:
@@ -235,7 +244,7 @@ def test_several_directions_give_a_pareto_front(store: kiln.Context) -> None:
 
 
 @pytest.mark.parametrize("sampler", ["random", "cmaes", "tpe"])
-def test_each_sampler_runs_a_study(store: kiln.Context, sampler: str) -> None:
+def test_each_sampler_runs_a_study(sqlite_store: kiln.Context, sampler: str) -> None:
     result = tune(
         quadratic, space={"x": Float(-5, 5), "y": Int(0, 3)}, n_trials=10, sampler=sampler, seed=0
     )
@@ -243,7 +252,7 @@ def test_each_sampler_runs_a_study(store: kiln.Context, sampler: str) -> None:
     assert all(t.state == "COMPLETE" for t in result.trials)
 
 
-def test_the_grid_sampler_visits_each_point_once(store: kiln.Context) -> None:
+def test_the_grid_sampler_visits_each_point_once(sqlite_store: kiln.Context) -> None:
     space = {"depth": Int(1, 3), "kind": ["a", "b"], "rate": Float(0.0, 1.0, step=0.5)}
     result = tune(lambda p: p["depth"], space=space, sampler="grid", study="grid")
     points = [(t.params["depth"], t.params["kind"], t.params["rate"]) for t in result.trials]
@@ -306,7 +315,7 @@ def test_a_trial_whose_worker_died_is_retried_with_the_same_parameters(
 
 
 @pytest.mark.parametrize("pruner", ["successive_halving", "hyperband"])
-def test_the_other_pruners_stop_trials_early(store: kiln.Context, pruner: str) -> None:
+def test_the_other_pruners_stop_trials_early(sqlite_store: kiln.Context, pruner: str) -> None:
     result = tune(curve, n_trials=20, seed=3, pruner=pruner, study=f"curve-{pruner}")
     assert any(t.state == "PRUNED" for t in result.trials)
     assert any(t.state == "COMPLETE" for t in result.trials)
@@ -338,7 +347,7 @@ def test_ctrl_c_stops_the_study_and_the_next_call_reruns_the_interrupted_trial(
     assert kiln.get_run(result.run_id).status is RunStatus.FINISHED
 
 
-def test_a_timeout_ends_the_search_after_the_running_trial(store: kiln.Context) -> None:
+def test_a_timeout_ends_the_search_after_the_running_trial(sqlite_store: kiln.Context) -> None:
     started = time.monotonic()
     result = tune(sleepy, space={"x": Float(0, 1)}, timeout=1.0, study="timed")
     assert 1.0 <= time.monotonic() - started < 10

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from kiln.demo._run import DemoState
 
 STUDY = "fraud-hgb"
-EXPERIMENT = "fraud-tuning"
+EXPERIMENT = "hgb-tuning"
 TRIALS = 20
 PARALLEL = 2
 ROUNDS = (40, 80, 120)

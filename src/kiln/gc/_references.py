@@ -219,6 +219,25 @@ NON_REFERENCE_COLUMNS: dict[str, tuple[str, ...]] = {
         "parent_run_id",
         "created_by",
     ),
+    # A job's entry point, arguments, pins and output are text; ``environment`` is the
+    # SHA-256 of its pins, naming a virtual environment under the home, not a blob. The
+    # whole output is also the job run's artifact, referenced through run_artifacts.
+    "training_jobs": (
+        "name",
+        "entry",
+        "args",
+        "working_dir",
+        "runner",
+        "resources",
+        "requirements",
+        "environment",
+        "status",
+        "run_id",
+        "host",
+        "failure",
+        "created_by",
+    ),
+    "training_job_logs": ("text",),
     "tuning_trials": (
         "state",
         "values",

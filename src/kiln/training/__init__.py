@@ -13,7 +13,7 @@
 
     checkpoint               checkpoint.py       save / latest / load inside a run
 
-    jobs                     _jobs*.py           submit, list, logs, cancel; resources used
+    jobs                     _jobs.py, _job_*.py submit, list, logs, cancel; resources used
 
 Importing this package imports neither Optuna nor NumPy: names load on first use.
 docs/training.md is the guide.
@@ -22,7 +22,27 @@ docs/training.md is the guide.
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from kiln.training import checkpoint
+    from kiln.training._fluent import delete_study, get_study, list_studies
+    from kiln.training._job_control import (
+        cancel_job,
+        get_job,
+        job_logs,
+        list_jobs,
+        submit_job,
+        wait_job,
+    )
+    from kiln.training._job_logs import JobLogs
+    from kiln.training._jobs import Job, JobStatus
+    from kiln.training._loop import current_trial, report
+    from kiln.training._result import BestModel, TuningResult
+    from kiln.training._space import Categorical, Float, Int
+    from kiln.training._storage import KilnStorage
+    from kiln.training._studies import StudySummary, TrialSummary
+    from kiln.training._tune import tune
 
 # name -> module that defines it; resolved on first attribute access.
 _LAZY: dict[str, str] = {
@@ -44,9 +64,43 @@ _LAZY: dict[str, str] = {
     # checkpoints
     "checkpoint": "kiln.training",
     # jobs
+    "Job": "kiln.training._jobs",
+    "JobLogs": "kiln.training._job_logs",
+    "JobStatus": "kiln.training._jobs",
+    "cancel_job": "kiln.training._job_control",
+    "get_job": "kiln.training._job_control",
+    "job_logs": "kiln.training._job_control",
+    "list_jobs": "kiln.training._job_control",
+    "submit_job": "kiln.training._job_control",
+    "wait_job": "kiln.training._job_control",
 }
 
-__all__ = sorted(_LAZY)
+__all__ = [
+    "BestModel",
+    "Categorical",
+    "Float",
+    "Int",
+    "Job",
+    "JobLogs",
+    "JobStatus",
+    "KilnStorage",
+    "StudySummary",
+    "TrialSummary",
+    "TuningResult",
+    "cancel_job",
+    "checkpoint",
+    "current_trial",
+    "delete_study",
+    "get_job",
+    "get_study",
+    "job_logs",
+    "list_jobs",
+    "list_studies",
+    "report",
+    "submit_job",
+    "tune",
+    "wait_job",
+]
 
 
 def __getattr__(name: str) -> Any:
