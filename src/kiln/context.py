@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from kiln.client import ApiClient
     from kiln.db import Database
 
-__all__ = ["Context", "configure", "get_context", "using_context"]
+__all__ = ["Context", "child_environment", "configure", "get_context", "using_context"]
 
 
 class Context:
@@ -119,3 +119,28 @@ def configure(settings: Settings | None = None, **overrides: Any) -> Context:
     if previous is not None:
         previous.close()
     return context
+
+
+def child_environment(
+    context: Context, project: str | None = None, *, base: dict[str, str] | None = None
+) -> dict[str, str]:
+    """This process's environment (or ``base``), pointing a child process at ``context``'s stores.
+
+    Whatever a ``kiln.toml`` in the child's folder says, the child (a
+    retraining pipeline an alert starts, a training job's supervisor) opens
+    the same database and artifact root, in ``project``, with its output
+    unbuffered so it can be followed. A scheduled pipeline, an alert's
+    retraining run and a training job all start this way.
+    """
+    import os
+
+    settings = context.settings
+    env = dict(os.environ if base is None else base)
+    env.update(
+        KILN_HOME=str(settings.home),
+        KILN_DATABASE_URL=settings.resolved_database_url,
+        KILN_ARTIFACT_ROOT=settings.resolved_artifact_root,
+        KILN_PROJECT=project or settings.project,
+        PYTHONUNBUFFERED="1",
+    )
+    return env

@@ -38,6 +38,7 @@ from typing import IO, TYPE_CHECKING, Any
 from sqlalchemy.orm import Session
 
 from kiln.alerts import Alert, get_alert
+from kiln.context import child_environment
 from kiln.db.tables import AlertRow
 from kiln.errors import InvalidInput, NotFound
 from kiln.monitoring._deliveries import AlertDelivery, DeliveryStatus, record_delivery
@@ -69,19 +70,6 @@ class TriggeredRun:
     def wait(self, timeout: float | None = None) -> int:
         """Wait for the process to end (tests, scripts); its exit code."""
         return self.process.wait(timeout)
-
-
-def _environment(context: Context, project: str) -> dict[str, str]:
-    settings = context.settings
-    env = dict(os.environ)
-    env.update(
-        KILN_HOME=str(settings.home),
-        KILN_DATABASE_URL=settings.resolved_database_url,
-        KILN_ARTIFACT_ROOT=settings.resolved_artifact_root,
-        KILN_PROJECT=project,
-        PYTHONUNBUFFERED="1",
-    )
-    return env
 
 
 def _reap(process: subprocess.Popen[bytes], output: IO[bytes], target: str, run_id: str) -> None:
@@ -124,7 +112,7 @@ def start_pipeline(
         process = subprocess.Popen(
             command,
             cwd=folder,
-            env=_environment(context, project),
+            env=child_environment(context, project),
             stdin=subprocess.DEVNULL,
             stdout=output,
             stderr=subprocess.STDOUT,

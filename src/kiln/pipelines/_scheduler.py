@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import IO, TYPE_CHECKING
 
+from kiln.context import child_environment
 from kiln.errors import InvalidInput
 from kiln.pipelines._firings import DEFAULT_GRACE
 
@@ -228,16 +229,7 @@ class Scheduler:
 
     def _environment(self, claim: ScheduleClaim) -> dict[str, str]:
         """This environment, pointing the child at the same stores whatever its kiln.toml says."""
-        settings = self.context.settings
-        env = dict(os.environ)
-        env.update(
-            KILN_HOME=str(settings.home),
-            KILN_DATABASE_URL=settings.resolved_database_url,
-            KILN_ARTIFACT_ROOT=settings.resolved_artifact_root,
-            KILN_PROJECT=claim.schedule.project,
-            PYTHONUNBUFFERED="1",
-        )
-        return env
+        return child_environment(self.context, claim.schedule.project)
 
     def _start(self, claim: ScheduleClaim) -> None:
         from kiln.pipelines._firings import settle_firing, start_firing

@@ -31,7 +31,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from kiln.context import Context, get_context
+from kiln.context import Context, child_environment, get_context
 from kiln.errors import InvalidInput
 from kiln.pipelines._resources import Resources
 from kiln.training._job_envs import normalize_pins, pins_from_run
@@ -99,15 +99,7 @@ def _requirements(
 
 def supervisor_environment(context: Context, project: str) -> dict[str, str]:
     """This environment, pointing the supervisor at the same stores whatever kiln.toml says."""
-    settings = context.settings
-    env = dict(os.environ)
-    env.update(
-        KILN_HOME=str(settings.home),
-        KILN_DATABASE_URL=settings.resolved_database_url,
-        KILN_ARTIFACT_ROOT=settings.resolved_artifact_root,
-        KILN_PROJECT=project,
-        PYTHONUNBUFFERED="1",
-    )
+    env = child_environment(context, project)
     env.pop("KILN_RUN_ID", None)  # a job submitted from inside a job gets a run of its own
     return env
 

@@ -32,6 +32,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from kiln.context import child_environment
 from kiln.tracking._entities import RunArtifact
 from kiln.training._job_envs import build_environment_variables, ensure_environment
 from kiln.training._job_output import Output
@@ -92,16 +93,9 @@ def job_command(job: Job, python: str) -> list[str]:
 
 def job_environment(context: Context, job: Job, folder: Path | None = None) -> dict[str, str]:
     """The job's variables: this process's (less PYTHONPATH when isolated) and the stores'."""
-    settings = context.settings
-    env = build_environment_variables() if folder is not None else dict(os.environ)
-    env.update(
-        KILN_HOME=str(settings.home),
-        KILN_DATABASE_URL=settings.resolved_database_url,
-        KILN_ARTIFACT_ROOT=settings.resolved_artifact_root,
-        KILN_PROJECT=job.project,
-        KILN_JOB_ID=str(job.id),
-        PYTHONUNBUFFERED="1",
-    )
+    base = build_environment_variables() if folder is not None else None
+    env = child_environment(context, job.project, base=base)
+    env["KILN_JOB_ID"] = str(job.id)
     env.pop("KILN_RUN_ID", None)
     if job.run_id is not None:
         env["KILN_RUN_ID"] = job.run_id
