@@ -10,11 +10,13 @@ expect), through the public ``tune``:
   a Pareto front.
 - ``never-finished``: every trial raises: no best trial, no plots.
 
-Also used by the REST API's and the CLI's tests, over a store of their own.
+A viewer and an editor of the project get tokens. ``make_studies`` alone (no users) is
+also the REST API's and the CLI's seed, over a store of their own.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +35,14 @@ PARETO_TRIALS = 10
 FAILING_TRIAL = 4
 STEPS = 5
 
-_SEEDED: set[Path] = set()
+
+@dataclass(frozen=True)
+class StudySeed:
+    viewer_token: str
+    editor_token: str
+
+
+_SEEDED: dict[Path, StudySeed] = {}
 
 
 def quadratic(params: dict[str, Any]) -> float:
@@ -86,13 +95,18 @@ def make_studies(context: Context) -> None:
         _fluent._reset_for_tests()
 
 
-def seed(home: Path) -> None:
-    """The studies in project ``tuning-shop`` of the store at ``home``, made once per store."""
-    if home in _SEEDED:
-        return
-    context = Context(settings(home).model_copy(update={"project": PROJECT}))
-    try:
-        make_studies(context)
-    finally:
-        context.close()
-    _SEEDED.add(home)
+def seed(home: Path) -> StudySeed:
+    """The studies, a viewer and an editor of project ``tuning-shop`` in the store at ``home``."""
+    if home not in _SEEDED:
+        context = Context(settings(home).model_copy(update={"project": PROJECT}))
+        try:
+            make_studies(context)
+            tokens = {}
+            for user, role in (("study-editor", "editor"), ("study-viewer", "viewer")):
+                context.db.run(auth.create_user, user)
+                context.db.run(auth.set_member, PROJECT, user, role)
+                tokens[role] = context.db.run(auth.create_token, user, PROJECT).secret
+        finally:
+            context.close()
+        _SEEDED[home] = StudySeed(tokens["viewer"], tokens["editor"])
+    return _SEEDED[home]

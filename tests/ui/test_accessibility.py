@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.ui import _deployments, _features, _jobs, _monitors
+from tests.ui import _deployments, _features, _jobs, _monitors, _studies
 from tests.ui.conftest import AuthServer
 
 pytestmark = pytest.mark.timeout(300)
@@ -97,6 +97,9 @@ def _pages(ui_server: str) -> dict[str, str]:
         "deployment": f"/deployments/fraud-api?project={_deployments.PROJECT}",
         "monitors": f"/monitors?project={_monitors.PROJECT}",
         "monitor": f"/monitors/fraud-watch?project={_monitors.PROJECT}",
+        "studies": f"/studies?project={_studies.PROJECT}",
+        "study": f"/studies/{_studies.SEARCH}?project={_studies.PROJECT}",
+        "pareto study": f"/studies/{_studies.PARETO}?project={_studies.PROJECT}",
         "not found": "/models/no-such-model",
     }
 
@@ -111,6 +114,7 @@ def test_every_page_is_labelled_contrasted_and_fits(
     _features.seed(ui_home, tmp_path_factory)
     _deployments.seed(ui_home)
     _monitors.seed(ui_home)
+    _studies.seed(ui_home)
     jobs = _jobs.pages(_jobs.seed(ui_home, tmp_path_factory))
     page._kiln_expected_problems = ("404 (Not Found)",)
     problems: list[str] = []

@@ -24,6 +24,7 @@ AREAS: tuple[Area, ...] = (
     Area("features", "Features", "/features", "/features", "Feature views, freshness, consumers"),
     Area("pipelines", "Pipelines", "/pipelines", "/pipelines", "Runs, paused gates, schedules"),
     Area("jobs", "Jobs", "/jobs", "/jobs", "Training jobs: status, logs, resources, cancel"),
+    Area("studies", "Studies", "/studies", "/studies", "Tuning studies: trials, plots, best"),
     Area("experiments", "Experiments", "/experiments", "/experiments", "Runs and comparisons"),
     Area("models", "Models", "/models", "/models", "Registered models, versions, aliases"),
     Area(

@@ -18,6 +18,7 @@ from kiln.server.ui.pages import (
     monitors,
     pipelines,
     runs,
+    studies,
 )
 
 #: Every page router, in navigation order; a new area adds its module here.
@@ -28,6 +29,7 @@ PAGE_ROUTERS: tuple[APIRouter, ...] = (
     features.router,
     pipelines.router,
     jobs.router,
+    studies.router,
     experiments.router,
     compare.router,
     runs.router,
