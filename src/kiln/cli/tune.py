@@ -1,6 +1,6 @@
-"""``kiln tune``: hyperparameter studies made by ``kiln.training.tune``: list, show, report, delete.
+"""``kiln tune``: hyperparameter studies made by ``kiln.tune``: list, show, report, delete.
 
-Searches run from Python (``kiln.training.tune(objective, space=..., study=...)``);
+Searches run from Python (``kiln.tune(objective, space=..., study=...)``);
 these commands read what they stored. ``show`` prints the directions, the
 trials per state, the best trial (or the Pareto front), the importances
 and the trials; ``report`` writes the study's self-contained HTML report
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from kiln.training._study_details import StudyDetails
 
 NAME = "tune"
-HELP = "Hyperparameter studies (kiln.tune): list, show, report, delete."
+HELP = "Hyperparameter studies made by kiln.tune: list, show, report, delete."
 app = typer.Typer(no_args_is_help=True)
 
 JSON = typer.Option(False, "--json", help="Print JSON instead of text.")
@@ -90,9 +90,7 @@ def list_(ctx: typer.Context, as_json: bool = JSON) -> None:
         )
     console.print(table)
     if not found:
-        console.print(
-            "no study yet: kiln.training.tune(objective, space=..., study='name') makes one"
-        )
+        console.print("no study yet: kiln.tune(objective, space=..., study='name') makes one")
 
 
 def _header(details: StudyDetails) -> None:
