@@ -23,7 +23,7 @@ from kiln.tracking._entities import Run, RunArtifact
 from kiln.tracking._runs import get_run
 from kiln.training._result import REPORT_PATH
 from kiln.training._studies import StudySummary, get_study
-from kiln.training._trial_runs import _value_metrics
+from kiln.training._trial_runs import value_metric_names
 
 __all__ = ["REPORT_PATH", "StudyDetails", "describe_study", "study_report"]
 
@@ -114,7 +114,7 @@ def describe_study(
     count = len(summary.directions)
     return StudyDetails(
         summary=summary,
-        objectives=_value_metrics([math.nan] * count, summary.metric_names),
+        objectives=value_metric_names([math.nan] * count, summary.metric_names),
         importances=_importances(run, count),
         run_status=run.status.value if run is not None else None,
         report=_report(session, project, run),

@@ -18,7 +18,13 @@ from kiln.errors import KilnError
 from kiln.tracking._entities import Metric, Run, RunStatus
 from kiln.tracking._runs import create_run, finish_run, log_batch, now_ms
 
-__all__ = ["StudyRuns", "end_trial_run", "log_trial_result", "start_trial_run"]
+__all__ = [
+    "StudyRuns",
+    "end_trial_run",
+    "log_trial_result",
+    "start_trial_run",
+    "value_metric_names",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +49,8 @@ def start_trial_run(session: Session, runs: StudyRuns, number: int) -> Run:
     )
 
 
-def _value_metrics(values: Sequence[float] | None, names: Sequence[str] | None) -> list[str]:
+def value_metric_names(values: Sequence[float] | None, names: Sequence[str] | None) -> list[str]:
+    """The metric names of a trial's values on its run: the study's names, else value(_i)."""
     if not values:
         return []
     if names and len(names) == len(values):
@@ -66,7 +73,7 @@ def log_trial_result(
     now = now_ms()
     metrics = [
         Metric(key, float(value), 0, now)
-        for key, value in zip(_value_metrics(values, metric_names), values or (), strict=True)
+        for key, value in zip(value_metric_names(values, metric_names), values or (), strict=True)
     ]
     if duration_s is not None:
         metrics.append(Metric("duration_s", duration_s, 0, now))
