@@ -29,6 +29,14 @@ pytestmark = pytest.mark.timeout(120)
 PROJECT = "default"
 
 
+@pytest.fixture(autouse=True)
+def _wide_console(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rows on one line: the CLI's console was sized when first imported in this worker."""
+    from kiln.cli import _output
+
+    monkeypatch.setattr(_output.console, "width", 200)
+
+
 @pytest.fixture(scope="module")
 def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     folder = tmp_path_factory.mktemp("tune-cli")
