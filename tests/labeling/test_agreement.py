@@ -144,10 +144,12 @@ def test_cohen_kappa_refuses_bad_input() -> None:
         cohen_kappa([1, 2], [1, 3], labels=[1, 2])
     with pytest.raises(InvalidInput, match="weights"):
         cohen_kappa([1], [1], weights="cubic")  # type: ignore[arg-type]
-    with pytest.raises(InvalidInput, match="empty"):
+    with pytest.raises(InvalidInput, match="at least one"):
         cohen_kappa([], [])
-    with pytest.raises(InvalidInput, match="cannot be compared"):
+    with pytest.raises(InvalidInput, match="None"):
         cohen_kappa([1, None], [1, 2])
+    # Mixed label types are labels like any other (not coerced to strings).
+    assert cohen_kappa([1, "1"], [1, "1"]) == 1.0
 
 
 def test_cohen_kappa_undefined_is_nan() -> None:
@@ -252,7 +254,7 @@ def test_krippendorff_alpha_refuses_bad_input() -> None:
         krippendorff_alpha([[1, None], [None, 2]])
     with pytest.raises(InvalidInput, match="level"):
         krippendorff_alpha(KRIPPENDORFF_C, level="cardinal")  # type: ignore[arg-type]
-    with pytest.raises(InvalidInput, match="needs numbers"):
+    with pytest.raises(InvalidInput, match="takes numbers"):
         krippendorff_alpha([["a", "b"], ["a", "a"]], level="interval")
     with pytest.raises(InvalidInput, match="value_domain"):
         krippendorff_alpha([["a", "b"], ["a", "a"]], level="ordinal")
@@ -274,8 +276,9 @@ def test_consensus_majority_weights_and_ties() -> None:
     # A tie goes to the label that sorts first, whatever the order of the votes.
     assert consensus(["dog", "cat"])[0] == "cat"
     assert consensus(["cat", "dog"])[0] == "cat"
-    # Labels that do not sort together fall back to the first given.
+    # Labels that do not sort together are ordered by type name: int before str.
     assert consensus([2, "two"])[0] == 2
+    assert consensus(["two", 2])[0] == 2
     with pytest.raises(InvalidInput, match="one weight per label"):
         consensus(["a", "b"], weights=[1.0])
     with pytest.raises(InvalidInput, match="not all zero"):

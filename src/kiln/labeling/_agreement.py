@@ -20,6 +20,7 @@ and against the others. docs/labeling-quality.md gives the formulas.
 
 from __future__ import annotations
 
+from collections import Counter, defaultdict
 from collections.abc import Collection, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
@@ -47,43 +48,31 @@ Level = Literal["nominal", "ordinal", "interval", "ratio"]
 LEVELS: tuple[str, ...] = ("nominal", "ordinal", "interval", "ratio")
 
 
-def _encode(values: Any, categories: Any, field: str) -> tuple[Any, IntArray]:
-    """Return (categories, codes): ``values`` as indices into ``categories``.
-
-    Without ``categories`` they are the sorted distinct values; with them, their
-    order is kept (it is the scale of a weighted kappa) and a value outside them
-    is refused rather than silently dropped.
-    """
-    array = np.asarray(values)
-    if array.ndim != 1:
-        raise InvalidInput(
-            f"{field} must be one label per item, got shape {array.shape}", field=field
-        )
+def _codes(
+    values: Sequence[Hashable], index: dict[Hashable, int], field: str, listing: str = "labels="
+) -> IntArray:
+    """``values`` as positions in ``index``; a value it lacks is refused, not dropped."""
     try:
-        if categories is None:
-            cats, codes = np.unique(array, return_inverse=True)
-            return cats, codes.reshape(-1).astype(np.int64)
-        cats = np.asarray(categories)
-        if cats.ndim != 1 or cats.size == 0:
-            raise InvalidInput("labels= must list at least one category", field="labels")
-        order = np.argsort(cats, kind="stable")
-        ordered = cats[order]
-        if np.any(ordered[1:] == ordered[:-1]):
-            raise InvalidInput("labels= lists a category twice; list each once", field="labels")
-        position = np.searchsorted(ordered, array).clip(0, cats.size - 1)
-        found = np.asarray(ordered[position] == array, dtype=bool)
+        return np.fromiter((index[value] for value in values), dtype=np.int64, count=len(values))
+    except KeyError as exc:
+        raise InvalidInput(
+            f"{field} holds {exc.args[0]!r}, which {listing} does not list; add it", field=field
+        ) from None
     except TypeError as exc:
         raise InvalidInput(
-            f"{field} mixes label types that cannot be compared ({exc}); "
-            "use one type (all strings or all numbers) and no None",
-            field=field,
-        ) from exc
-    if not found.all():
-        raise InvalidInput(
-            f"{field} holds {array[~found][0]!r}, which labels= does not list; add it to labels",
-            field=field,
-        )
-    return cats, order[position].astype(np.int64)
+            f"{field} must be one hashable label per item ({exc})", field=field
+        ) from None
+
+
+def _index(categories: Sequence[Hashable], field: str) -> dict[Hashable, int]:
+    index = {category: i for i, category in enumerate(categories)}
+    if len(index) != len(categories):
+        raise InvalidInput(f"{field} lists a category twice; list each once", field=field)
+    return index
+
+
+def _as_list(values: Any) -> list[Any]:
+    return values.tolist() if isinstance(values, np.ndarray) else list(values)
 
 
 def cohen_kappa(
@@ -100,28 +89,34 @@ def cohen_kappa(
     With ``weights`` a disagreement costs ``|i - j|`` (linear) or ``(i - j)²``
     (quadratic) steps on the scale given by ``labels`` (default: sorted), so
     near misses on ordered categories count less. Equals
-    ``sklearn.metrics.cohen_kappa_score``.
+    ``sklearn.metrics.cohen_kappa_score``, except that a label missing from
+    ``labels`` is refused rather than its item silently dropped.
     """
     if weights not in (None, "linear", "quadratic"):
         raise InvalidInput(
             f"weights must be None, 'linear' or 'quadratic', not {weights!r}", field="weights"
         )
-    first, second = np.asarray(a), np.asarray(b)
-    if first.shape != second.shape:
+    first, second = _as_list(a), _as_list(b)
+    if len(first) != len(second) or not first:
         raise InvalidInput(
-            f"a and b must label the same items: got {first.shape} and {second.shape}", field="b"
+            f"a and b must label the same items, at least one: got {len(first)} and {len(second)}",
+            field="b",
         )
-    if first.size == 0:
-        raise InvalidInput("a and b are empty; give at least one item", field="a")
-    if labels is None:
-        cats, codes = _encode(np.concatenate([first.ravel(), second.ravel()]), None, "a")
-        code_a, code_b = codes[: first.size], codes[first.size :]
-    else:
-        cats, code_a = _encode(first, labels, "a")
-        _, code_b = _encode(second, labels, "b")
+    if None in first or None in second:
+        raise InvalidInput(
+            "a and b hold None; drop items a rater skipped, or use krippendorff_alpha", field="a"
+        )
+    try:
+        cats = _in_order(set(first) | set(second)) if labels is None else list(labels)
+    except TypeError as exc:
+        raise InvalidInput(
+            f"a and b must be one hashable label per item ({exc})", field="a"
+        ) from None
+    index = _index(cats, "labels")
+    code_a, code_b = _codes(first, index, "a"), _codes(second, index, "b")
     m = len(cats)
     observed = np.bincount(code_a * m + code_b, minlength=m * m).reshape(m, m).astype(np.float64)
-    expected = np.outer(observed.sum(axis=1), observed.sum(axis=0)) / first.size
+    expected = np.outer(observed.sum(axis=1), observed.sum(axis=0)) / len(first)
     steps = np.arange(m, dtype=np.float64)
     if weights is None:
         cost = 1.0 - np.eye(m)
@@ -194,30 +189,17 @@ def rating_counts(
         raise InvalidInput(
             "labels_per_item is empty; give at least one item", field="labels_per_item"
         )
-    if categories is None:
-        cats = _in_order({label for labels in items for label in labels})
-    else:
-        cats = list(categories)
-        if len(set(cats)) != len(cats):
-            raise InvalidInput(
-                "categories lists a category twice; list each once", field="categories"
-            )
-    index = {category: i for i, category in enumerate(cats)}
-    table = np.zeros((len(items), len(cats)), dtype=np.int64)
-    for row, labels in enumerate(items):
-        for label in labels:
-            column = index.get(label)
-            if column is None:
-                raise InvalidInput(
-                    f"item {row} has label {label!r}, which categories does not list; add it",
-                    field="categories",
-                )
-            table[row, column] += 1
-    return table, cats
+    flat = [label for labels in items for label in labels]
+    cats = _in_order(set(flat)) if categories is None else list(categories)
+    codes = _codes(flat, _index(cats, "categories"), "labels_per_item", "categories")
+    rows = np.repeat(np.arange(len(items)), [len(labels) for labels in items])
+    m = len(cats)
+    table = np.bincount(rows * m + codes, minlength=len(items) * m).reshape(len(items), m)
+    return table.astype(np.int64), cats
 
 
 def _in_order(labels: Collection[L]) -> list[L]:
-    """Labels sorted when they sort; otherwise by type name and text, still deterministic."""
+    """Labels sorted when they sort, else by type name and text: one order whatever came first."""
     try:
         return sorted(labels)  # type: ignore[type-var]
     except TypeError:
@@ -274,54 +256,35 @@ def _reliability_codes(
     data: Any, level: str, value_domain: Sequence[Hashable] | None
 ) -> tuple[Any, IntArray]:
     """Return (ordered domain, raters-by-units codes with -1 where missing)."""
-    if level in ("interval", "ratio") and value_domain is not None:
+    try:
+        numeric: FloatArray | None = np.asarray(data, dtype=np.float64)
+    except (TypeError, ValueError):
+        numeric = None
+    if level in ("interval", "ratio") and (numeric is None or value_domain is not None):
         raise InvalidInput(
-            "value_domain orders ordinal values; interval and ratio alpha use the numbers "
-            "themselves, so leave it out",
+            f"level={level!r} takes numbers (None or NaN where missing) and no value_domain; "
+            "use 'nominal', or 'ordinal' with value_domain, for other labels",
+            field="level",
+        )
+    if numeric is not None and value_domain is None:
+        return _numeric_codes(numeric)
+    if value_domain is None and level == "ordinal":
+        raise InvalidInput(
+            "ordinal alpha over non-numeric values needs value_domain= (the values in order)",
             field="value_domain",
         )
-    try:
-        numeric = np.asarray(data, dtype=np.float64)
-    except (TypeError, ValueError):
-        if level in ("interval", "ratio"):
-            raise InvalidInput(
-                f"level={level!r} needs numbers (None or NaN where missing); use 'nominal', "
-                "or 'ordinal' with value_domain, for other labels",
-                field="level",
-            ) from None
-    else:
-        if value_domain is None:
-            return _numeric_codes(numeric)
-    rows = [list(row) for row in data]
+    rows = [_as_list(row) for row in data]
     if not rows or len({len(row) for row in rows}) != 1:
         raise InvalidInput(
             "reliability_data must be raters-by-units: one row per rater, all of one length",
             field="reliability_data",
         )
-    flat = [value for row in rows for value in row]
-    missing = [value is None or (isinstance(value, float) and value != value) for value in flat]
-    given = [value for value, gone in zip(flat, missing, strict=True) if not gone]
-    if value_domain is not None:
-        domain = list(value_domain)
-    elif level == "ordinal":
-        raise InvalidInput(
-            "ordinal alpha over non-numeric values needs value_domain= (the values in order)",
-            field="value_domain",
-        )
-    else:
-        domain = _in_order(set(given))
-    index = {value: i for i, value in enumerate(domain)}
-    unknown = [value for value in given if value not in index]
-    if unknown:
-        raise InvalidInput(
-            f"reliability_data holds {unknown[0]!r}, which value_domain does not list; add it",
-            field="value_domain",
-        )
-    codes = np.array(
-        [-1 if gone else index[value] for value, gone in zip(flat, missing, strict=True)],
-        dtype=np.int64,
-    ).reshape(len(rows), len(rows[0]))
-    return np.asarray(domain, dtype=object), codes
+    flat = [None if value is None or value != value else value for row in rows for value in row]
+    present = {value for value in flat if value is not None}
+    domain = _in_order(present) if value_domain is None else list(value_domain)
+    index = _index(domain, "value_domain") | {None: -1}
+    codes = _codes(flat, index, "reliability_data", "value_domain")
+    return np.asarray(domain, dtype=object), codes.reshape(len(rows), len(rows[0]))
 
 
 def _numeric_codes(numeric: FloatArray) -> tuple[FloatArray, IntArray]:
@@ -380,21 +343,13 @@ def _check_weights(weights: Sequence[float] | None, count: int) -> FloatArray:
     return array
 
 
-def _first_in_order(candidates: list[L]) -> L:
-    """The tie-break: the smallest label when labels sort, else the first given."""
-    try:
-        return min(candidates)  # type: ignore[type-var]
-    except TypeError:
-        return candidates[0]
-
-
 def consensus(labels: Sequence[L], *, weights: Sequence[float] | None = None) -> tuple[L, float]:
     """One item's consensus label by (weighted) majority, and its share of the vote.
 
     ``weights`` are per label, e.g. each annotator's gold accuracy. A tie goes
-    to the smallest of the tied labels (sort order), so the result does not
-    depend on the order the annotations arrived in; labels that do not sort
-    with each other fall back to the first given.
+    to the tied label that sorts first (labels that do not sort together are
+    ordered by type name, then text), so the result never depends on the
+    order the annotations arrived in.
     """
     if len(labels) == 0:
         raise InvalidInput("labels is empty; an item needs at least one label", field="labels")
@@ -403,7 +358,7 @@ def consensus(labels: Sequence[L], *, weights: Sequence[float] | None = None) ->
     for label, w in zip(labels, weight.tolist(), strict=True):
         votes[label] = votes.get(label, 0.0) + w
     top = max(votes.values())
-    winner = _first_in_order([label for label, w in votes.items() if w == top])
+    winner = _in_order([label for label, w in votes.items() if w == top])[0]
     return winner, top / float(weight.sum())
 
 
@@ -459,42 +414,41 @@ def annotator_stats(
     """Per-annotator counts, accuracy on gold items and agreement with the others.
 
     ``annotations`` maps item → annotator → label; ``gold`` maps gold items to
-    their known answer; ``weights`` (annotator → weight) weight the consensus.
-    "Shared" items are those at least one other annotator also labelled.
+    their known answer; ``weights`` (annotator → weight, 1 for one not listed)
+    weight the consensus. "Shared" items are those someone else also labelled.
     """
     gold = gold or {}
-    counts: dict[
-        Hashable, list[int]
-    ] = {}  # count, gold, gold right, shared, consensus, pairs, agree
+    tally: dict[Hashable, Counter[str]] = defaultdict(Counter)
     for item, by_annotator in annotations.items():
-        people = list(by_annotator)
-        answer = gold.get(item)
-        winner: Hashable = None
-        if len(people) > 1:
-            item_weights = None if weights is None else [weights.get(p, 1.0) for p in people]
-            winner, _ = consensus([by_annotator[p] for p in people], weights=item_weights)
-        for person in people:
-            label = by_annotator[person]
-            row = counts.setdefault(person, [0] * 7)
-            row[0] += 1
+        shared = len(by_annotator) > 1
+        if shared:
+            item_weights = None if weights is None else [weights.get(p, 1.0) for p in by_annotator]
+            winner, _ = consensus(list(by_annotator.values()), weights=item_weights)
+        for person, label in by_annotator.items():
+            counts = tally[person]
+            counts["count"] += 1
             if item in gold:
-                row[1] += 1
-                row[2] += int(label == answer)
-            if len(people) > 1:
-                row[3] += 1
-                row[4] += int(label == winner)
-                others = [by_annotator[p] for p in people if p != person]
-                row[5] += len(others)
-                row[6] += sum(int(label == other) for other in others)
+                counts["gold"] += 1
+                counts["gold_right"] += label == gold[item]
+            if shared:
+                others = [other for p, other in by_annotator.items() if p != person]
+                counts["shared"] += 1
+                counts["consensus"] += label == winner
+                counts["pairs"] += len(others)
+                counts["agree"] += sum(label == other for other in others)
     return {
         person: AnnotatorStats(
             annotator=person,
-            count=row[0],
-            gold_count=row[1],
-            gold_accuracy=row[2] / row[1] if row[1] else None,
-            shared_count=row[3],
-            consensus_agreement=row[4] / row[3] if row[3] else None,
-            pairwise_agreement=row[6] / row[5] if row[5] else None,
+            count=counts["count"],
+            gold_count=counts["gold"],
+            gold_accuracy=_share(counts["gold_right"], counts["gold"]),
+            shared_count=counts["shared"],
+            consensus_agreement=_share(counts["consensus"], counts["shared"]),
+            pairwise_agreement=_share(counts["agree"], counts["pairs"]),
         )
-        for person, row in counts.items()
+        for person, counts in tally.items()
     }
+
+
+def _share(part: int, whole: int) -> float | None:
+    return part / whole if whole else None
