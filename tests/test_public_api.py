@@ -34,6 +34,7 @@ PUBLIC_SUBPACKAGES = [
     "kiln.monitoring",
     "kiln.explain",
     "kiln.training",
+    "kiln.labeling",
 ]
 
 #: Libraries that ``import kiln`` (and so ``kiln --help``) must not load.

@@ -238,6 +238,30 @@ NON_REFERENCE_COLUMNS: dict[str, tuple[str, ...]] = {
         "created_by",
     ),
     "training_job_logs": ("text",),
+    # Labeling: schemas, items' fields as shown, labels, comments; exports are dataset
+    # versions, referenced through dataset_versions.
+    "labeling_projects": (
+        "name",
+        "description",
+        "task_type",
+        "data_kind",
+        "label_schema",
+        "source",
+        "webhooks",
+        "created_by",
+    ),
+    "labeling_tasks": (
+        "item_key",
+        "data",
+        "status",
+        "origin",
+        "prediction",
+        "gold",
+        "consensus",
+        "review_reason",
+        "reviewed_by",
+    ),
+    "annotations": ("annotator", "label", "comment"),
     "tuning_trials": (
         "state",
         "values",

@@ -19,6 +19,7 @@ from kiln.db.tables.data import (
     VersionedDatasetRow,
 )
 from kiln.db.tables.features import FeatureDefinitionRow, FeatureMaterializationRow
+from kiln.db.tables.labeling import AnnotationRow, LabelingProjectRow, LabelingTaskRow
 from kiln.db.tables.lineage import AlertRow, LineageEdgeRow, StaleFlagRow
 from kiln.db.tables.monitoring import (
     AlertDeliveryRow,
@@ -78,6 +79,7 @@ __all__ = [
     "AlertRuleRow",
     "AliasEventRow",
     "AliasGateRow",
+    "AnnotationRow",
     "ApiTokenRow",
     "AuditLogRow",
     "CheckpointRow",
@@ -91,6 +93,8 @@ __all__ = [
     "ExperimentTagRow",
     "FeatureDefinitionRow",
     "FeatureMaterializationRow",
+    "LabelingProjectRow",
+    "LabelingTaskRow",
     "LatestMetricRow",
     "LineageEdgeRow",
     "LoggedModelArtifactRow",

@@ -1,0 +1,159 @@
+"""Labeling: projects, tasks, annotations, agreement, active learning (issue 11).
+
+::
+
+    agreement                _agreement.py       Cohen's and Fleiss' kappa, Krippendorff's
+                                                 alpha, consensus, annotator accuracy
+    active learning          _strategies.py      least confidence, margin, entropy,
+                                                 diversity-aware batches
+    label quality            _label_issues.py    confident learning on cross-validated
+                                                 probabilities
+    simulation               _simulate.py        learning curves: active against random
+
+    schema                   _schema.py          task types, labels; every label is checked
+    projects, tasks          _projects.py, _intake.py   over dataset versions or any table
+    the queue                _tasks.py           next task, answers, consensus, review
+    export                   _export.py          a dataset version, JSON Lines, CSV
+
+Importing this package imports no NumPy: names load on first use.
+docs/labeling.md is the guide.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from kiln.labeling._agreement import (
+        AnnotatorStats,
+        annotator_stats,
+        cohen_kappa,
+        consensus,
+        consensus_multilabel,
+        fleiss_kappa,
+        krippendorff_alpha,
+        rating_counts,
+    )
+    from kiln.labeling._entities import Annotation, LabelingProject, Task
+    from kiln.labeling._fluent import (
+        add_tasks,
+        create_project,
+        delete_project,
+        export,
+        get_project,
+        list_projects,
+        next_task,
+        review,
+        review_queue,
+        submit,
+    )
+    from kiln.labeling._label_issues import cross_validated_probabilities, find_label_issues
+    from kiln.labeling._schema import LabelSchema, Span
+    from kiln.labeling._simulate import (
+        LearningCurve,
+        compare_strategies,
+        labels_to_reach,
+        learning_curve,
+        plot_learning_curves,
+    )
+    from kiln.labeling._strategies import (
+        STRATEGIES,
+        entropy,
+        least_confidence,
+        margin,
+        select_batch,
+    )
+    from kiln.labeling._tasks import Submitted
+
+# name -> module that defines it; resolved on first attribute access.
+_LAZY: dict[str, str] = {
+    "Annotation": "kiln.labeling._entities",
+    "AnnotatorStats": "kiln.labeling._agreement",
+    "LabelSchema": "kiln.labeling._schema",
+    "LabelingProject": "kiln.labeling._entities",
+    "LearningCurve": "kiln.labeling._simulate",
+    "STRATEGIES": "kiln.labeling._strategies",
+    "Span": "kiln.labeling._schema",
+    "Submitted": "kiln.labeling._tasks",
+    "Task": "kiln.labeling._entities",
+    "add_tasks": "kiln.labeling._fluent",
+    "annotator_stats": "kiln.labeling._agreement",
+    "cohen_kappa": "kiln.labeling._agreement",
+    "compare_strategies": "kiln.labeling._simulate",
+    "consensus": "kiln.labeling._agreement",
+    "consensus_multilabel": "kiln.labeling._agreement",
+    "create_project": "kiln.labeling._fluent",
+    "cross_validated_probabilities": "kiln.labeling._label_issues",
+    "delete_project": "kiln.labeling._fluent",
+    "entropy": "kiln.labeling._strategies",
+    "export": "kiln.labeling._fluent",
+    "find_label_issues": "kiln.labeling._label_issues",
+    "fleiss_kappa": "kiln.labeling._agreement",
+    "get_project": "kiln.labeling._fluent",
+    "krippendorff_alpha": "kiln.labeling._agreement",
+    "labels_to_reach": "kiln.labeling._simulate",
+    "learning_curve": "kiln.labeling._simulate",
+    "least_confidence": "kiln.labeling._strategies",
+    "list_projects": "kiln.labeling._fluent",
+    "margin": "kiln.labeling._strategies",
+    "next_task": "kiln.labeling._fluent",
+    "plot_learning_curves": "kiln.labeling._simulate",
+    "rating_counts": "kiln.labeling._agreement",
+    "review": "kiln.labeling._fluent",
+    "review_queue": "kiln.labeling._fluent",
+    "select_batch": "kiln.labeling._strategies",
+    "submit": "kiln.labeling._fluent",
+}
+
+__all__ = [
+    "STRATEGIES",
+    "Annotation",
+    "AnnotatorStats",
+    "LabelSchema",
+    "LabelingProject",
+    "LearningCurve",
+    "Span",
+    "Submitted",
+    "Task",
+    "add_tasks",
+    "annotator_stats",
+    "cohen_kappa",
+    "compare_strategies",
+    "consensus",
+    "consensus_multilabel",
+    "create_project",
+    "cross_validated_probabilities",
+    "delete_project",
+    "entropy",
+    "export",
+    "find_label_issues",
+    "fleiss_kappa",
+    "get_project",
+    "krippendorff_alpha",
+    "labels_to_reach",
+    "learning_curve",
+    "least_confidence",
+    "list_projects",
+    "margin",
+    "next_task",
+    "plot_learning_curves",
+    "rating_counts",
+    "review",
+    "review_queue",
+    "select_batch",
+    "submit",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'kiln.labeling' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,0 +1,200 @@
+"""The SDK's labeling verbs on the current context: thin over the services."""
+
+from __future__ import annotations
+
+import getpass
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from kiln.context import get_context
+from kiln.labeling._entities import LabelingProject, Task
+from kiln.labeling._schema import LabelSchema
+
+if TYPE_CHECKING:
+    from kiln.data import DatasetVersion
+    from kiln.labeling._tasks import Submitted
+
+__all__ = [
+    "add_tasks",
+    "create_project",
+    "delete_project",
+    "export",
+    "get_project",
+    "list_projects",
+    "next_task",
+    "review",
+    "review_queue",
+    "submit",
+]
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return ""
+
+
+def create_project(
+    name: str,
+    schema: Mapping[str, Any] | LabelSchema,
+    *,
+    dataset: str | None = None,
+    overlap: int = 1,
+    description: str = "",
+    webhooks: Iterable[str] = (),
+    key_column: str | None = None,
+    gold_column: str | None = None,
+) -> LabelingProject:
+    """A labeling project; with ``dataset`` (``"reviews@2"``) its rows become the tasks."""
+    from kiln.labeling import _intake, _projects
+
+    context = get_context()
+    project = context.settings.project
+    made = context.db.run(
+        _projects.create_project,
+        project,
+        name,
+        schema,
+        overlap=overlap,
+        description=description,
+        source=dataset or "",
+        webhooks=webhooks,
+        user=_user(),
+    )
+    if dataset is not None:
+        _intake.add_from_dataset(
+            context, project, name, dataset, key_column=key_column, gold_column=gold_column
+        )
+    return get_project(made.name)
+
+
+def add_tasks(
+    name: str,
+    data: Any,
+    *,
+    key_column: str | None = None,
+    gold_column: str | None = None,
+) -> int:
+    """Add rows as tasks: a dataset ref (``"reviews@3"``), a DataFrame or an Arrow table."""
+    from kiln.data._sources import prepare
+    from kiln.labeling import _intake
+
+    context = get_context()
+    project = context.settings.project
+    if isinstance(data, str):
+        return _intake.add_from_dataset(
+            context, project, name, data, key_column=key_column, gold_column=gold_column
+        )
+    table = prepare(data).table
+    return _intake.add_from_table(
+        context, project, name, table, key_column=key_column, gold_column=gold_column
+    )
+
+
+def get_project(name: str) -> LabelingProject:
+    from kiln.labeling import _projects
+
+    context = get_context()
+    return context.db.read(_projects.get_project, context.settings.project, name)
+
+
+def list_projects() -> list[LabelingProject]:
+    from kiln.labeling import _projects
+
+    context = get_context()
+    return context.db.read(_projects.list_projects, context.settings.project)
+
+
+def delete_project(name: str) -> None:
+    from kiln.labeling import _projects
+
+    context = get_context()
+    context.db.run(_projects.delete_project, context.settings.project, name)
+
+
+def next_task(name: str, annotator: str | None = None) -> Task | None:
+    """The task ``annotator`` (default: you) should label next, or None."""
+    from kiln.labeling import _tasks
+
+    context = get_context()
+    return context.db.read(_tasks.next_task, context.settings.project, name, annotator or _user())
+
+
+def submit(
+    name: str,
+    task_id: int,
+    label: Any = None,
+    *,
+    annotator: str | None = None,
+    skip: bool = False,
+    comment: str = "",
+    seconds: float | None = None,
+) -> Submitted:
+    """Answer (or skip) a task as ``annotator`` (default: you)."""
+    from kiln.labeling import _tasks
+
+    context = get_context()
+    return context.db.run(
+        _tasks.submit,
+        context.settings.project,
+        name,
+        task_id,
+        annotator or _user(),
+        label,
+        skip=skip,
+        comment=comment,
+        seconds=seconds,
+    )
+
+
+def review_queue(name: str, *, limit: int = 100) -> list[Task]:
+    from kiln.labeling import _tasks
+
+    context = get_context()
+    return context.db.read(_tasks.review_queue, context.settings.project, name, limit=limit)
+
+
+def review(
+    name: str, task_id: int, label: Any, *, reviewer: str | None = None, note: str = ""
+) -> Task:
+    """Decide a task's label as its reviewer (default: you)."""
+    from kiln.labeling import _tasks
+
+    context = get_context()
+    return context.db.run(
+        _tasks.review_task,
+        context.settings.project,
+        name,
+        task_id,
+        reviewer or _user(),
+        label,
+        note=note,
+    )
+
+
+def export(
+    name: str,
+    *,
+    dataset: str | None = None,
+    path: str | Path | None = None,
+    format: str = "jsonl",
+) -> DatasetVersion | int:
+    """The labelled tasks as the next version of ``dataset``, or to ``path`` (JSONL/CSV).
+
+    Returns the dataset version, or the number of rows written to the file.
+    """
+    from kiln.errors import InvalidInput
+    from kiln.labeling import _export
+
+    if (dataset is None) == (path is None):
+        raise InvalidInput("export to a dataset or to a path (one of them)", field="dataset")
+    context = get_context()
+    project = context.settings.project
+    if dataset is not None:
+        return _export.export_dataset(context, project, name, dataset, user=_user())
+    assert path is not None
+    if format not in ("jsonl", "csv"):
+        raise InvalidInput(f"format {format!r} is not jsonl or csv", field="format")
+    return _export.export_file(context, project, name, path, format=format)  # type: ignore[arg-type]
