@@ -23,7 +23,7 @@ explains the one case where the true-class guess differs.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -199,6 +199,26 @@ def _prune_counts(calibrated: IntArray, counts: IntArray, frac_noise: float, kee
     return prune
 
 
+@overload
+def find_label_issues(
+    labels: npt.ArrayLike,
+    pred_probs: npt.ArrayLike,
+    *,
+    method: Method = ...,
+    frac_noise: float = ...,
+    min_examples_per_class: int = ...,
+    return_mask: Literal[False] = ...,
+) -> IntArray: ...
+@overload
+def find_label_issues(
+    labels: npt.ArrayLike,
+    pred_probs: npt.ArrayLike,
+    *,
+    method: Method = ...,
+    frac_noise: float = ...,
+    min_examples_per_class: int = ...,
+    return_mask: Literal[True],
+) -> BoolArray: ...
 def find_label_issues(
     labels: npt.ArrayLike,
     pred_probs: npt.ArrayLike,
@@ -207,7 +227,7 @@ def find_label_issues(
     frac_noise: float = 1.0,
     min_examples_per_class: int = 1,
     return_mask: bool = False,
-) -> Any:
+) -> IntArray | BoolArray:
     """Rows whose given label is likely wrong, likeliest first (lowest self-confidence).
 
     ``pred_probs`` must be out-of-sample (cross-validated): a model that saw a
@@ -230,13 +250,14 @@ def find_label_issues(
             "min_examples_per_class must be 0 or more", field="min_examples_per_class"
         )
     confidence = proba[np.arange(given.size), given]
-    joint = _joint(given, proba)
+    mask: BoolArray
     if method == "confident_learning":
         guess, counted = _true_guess(given, proba)
         mask = counted & (guess != given)
     else:
         counts = np.bincount(given, minlength=proba.shape[1]).astype(np.int64)
-        prune = _prune_counts(_calibrate(joint, given), counts, frac_noise, min_examples_per_class)
+        calibrated = _calibrate(_joint(given, proba), given)
+        prune = _prune_counts(calibrated, counts, frac_noise, min_examples_per_class)
         prunable = counts > min_examples_per_class
         if method in ("prune_by_class", "both"):
             by_class = _prune_by_class(given, confidence, prune.sum(axis=1) * prunable)
@@ -254,7 +275,8 @@ def find_label_issues(
     if return_mask:
         return mask
     flagged = np.flatnonzero(mask)
-    return flagged[np.argsort(confidence[flagged], kind="stable")].astype(np.int64)
+    ranked: IntArray = flagged[np.argsort(confidence[flagged], kind="stable")].astype(np.int64)
+    return ranked
 
 
 def _prune_by_class(given: IntArray, confidence: FloatArray, per_class: IntArray) -> BoolArray:
