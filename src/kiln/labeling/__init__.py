@@ -14,6 +14,9 @@
     projects, tasks          _projects.py, _intake.py   over dataset versions or any table
     the queue                _tasks.py           next task, answers, consensus, review
     export                   _export.py          a dataset version, JSON Lines, CSV
+    agreement report         _quality.py         per project and per annotator
+    a model's opinion        _model_labels.py    pre-annotations checked by the schema;
+                                                 next_batch (active learning)
 
 Importing this package imports no NumPy: names load on first use.
 docs/labeling.md is the guide.
@@ -38,17 +41,22 @@ if TYPE_CHECKING:
     from kiln.labeling._entities import Annotation, LabelingProject, Task
     from kiln.labeling._fluent import (
         add_tasks,
+        agreement,
         create_project,
         delete_project,
         export,
         get_project,
         list_projects,
+        next_batch,
         next_task,
+        preannotate,
         review,
         review_queue,
         submit,
     )
     from kiln.labeling._label_issues import cross_validated_probabilities, find_label_issues
+    from kiln.labeling._model_labels import Preannotation, Rejection
+    from kiln.labeling._quality import AgreementReport, AnnotatorReport
     from kiln.labeling._schema import LabelSchema, Span
     from kiln.labeling._simulate import (
         LearningCurve,
@@ -68,16 +76,21 @@ if TYPE_CHECKING:
 
 # name -> module that defines it; resolved on first attribute access.
 _LAZY: dict[str, str] = {
+    "AgreementReport": "kiln.labeling._quality",
     "Annotation": "kiln.labeling._entities",
+    "AnnotatorReport": "kiln.labeling._quality",
     "AnnotatorStats": "kiln.labeling._agreement",
     "LabelSchema": "kiln.labeling._schema",
     "LabelingProject": "kiln.labeling._entities",
     "LearningCurve": "kiln.labeling._simulate",
+    "Preannotation": "kiln.labeling._model_labels",
+    "Rejection": "kiln.labeling._model_labels",
     "STRATEGIES": "kiln.labeling._strategies",
     "Span": "kiln.labeling._schema",
     "Submitted": "kiln.labeling._tasks",
     "Task": "kiln.labeling._entities",
     "add_tasks": "kiln.labeling._fluent",
+    "agreement": "kiln.labeling._fluent",
     "annotator_stats": "kiln.labeling._agreement",
     "cohen_kappa": "kiln.labeling._agreement",
     "compare_strategies": "kiln.labeling._simulate",
@@ -97,8 +110,10 @@ _LAZY: dict[str, str] = {
     "least_confidence": "kiln.labeling._strategies",
     "list_projects": "kiln.labeling._fluent",
     "margin": "kiln.labeling._strategies",
+    "next_batch": "kiln.labeling._fluent",
     "next_task": "kiln.labeling._fluent",
     "plot_learning_curves": "kiln.labeling._simulate",
+    "preannotate": "kiln.labeling._fluent",
     "rating_counts": "kiln.labeling._agreement",
     "review": "kiln.labeling._fluent",
     "review_queue": "kiln.labeling._fluent",
@@ -108,15 +123,20 @@ _LAZY: dict[str, str] = {
 
 __all__ = [
     "STRATEGIES",
+    "AgreementReport",
     "Annotation",
+    "AnnotatorReport",
     "AnnotatorStats",
     "LabelSchema",
     "LabelingProject",
     "LearningCurve",
+    "Preannotation",
+    "Rejection",
     "Span",
     "Submitted",
     "Task",
     "add_tasks",
+    "agreement",
     "annotator_stats",
     "cohen_kappa",
     "compare_strategies",
@@ -136,8 +156,10 @@ __all__ = [
     "least_confidence",
     "list_projects",
     "margin",
+    "next_batch",
     "next_task",
     "plot_learning_curves",
+    "preannotate",
     "rating_counts",
     "review",
     "review_queue",

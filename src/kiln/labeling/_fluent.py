@@ -13,16 +13,21 @@ from kiln.labeling._schema import LabelSchema
 
 if TYPE_CHECKING:
     from kiln.data import DatasetVersion
+    from kiln.labeling._model_labels import Preannotation
+    from kiln.labeling._quality import AgreementReport
     from kiln.labeling._tasks import Submitted
 
 __all__ = [
     "add_tasks",
+    "agreement",
     "create_project",
     "delete_project",
     "export",
     "get_project",
     "list_projects",
+    "next_batch",
     "next_task",
+    "preannotate",
     "review",
     "review_queue",
     "submit",
@@ -198,3 +203,44 @@ def export(
     if format not in ("jsonl", "csv"):
         raise InvalidInput(f"format {format!r} is not jsonl or csv", field="format")
     return _export.export_file(context, project, name, path, format=format)  # type: ignore[arg-type]
+
+
+def agreement(name: str) -> AgreementReport:
+    """How the annotators of ``name`` agree (alpha, kappas) and how each of them does."""
+    from kiln.labeling._quality import agreement_report
+
+    context = get_context()
+    return context.db.read(agreement_report, context.settings.project, name)
+
+
+def preannotate(name: str, model: str) -> Preannotation:
+    """Pre-annotate the open tasks with registered model ``model`` (``models:/m@champion``)."""
+    from kiln.labeling import _model_labels
+
+    context = get_context()
+    return _model_labels.preannotate(context, context.settings.project, name, model)
+
+
+def next_batch(
+    name: str,
+    model: str,
+    k: int,
+    *,
+    strategy: str = "margin",
+    diversity: bool = False,
+    seed: int | None = None,
+) -> list[Task]:
+    """The ``k`` tasks ``model`` is least sure of, put first in the queue (active learning)."""
+    from kiln.labeling import _model_labels
+
+    context = get_context()
+    return _model_labels.next_batch(
+        context,
+        context.settings.project,
+        name,
+        model,
+        k,
+        strategy=strategy,
+        diversity=diversity,
+        seed=seed,
+    )
