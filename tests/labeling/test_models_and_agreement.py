@@ -134,3 +134,20 @@ def test_next_batch_puts_the_tasks_the_model_doubts_first(store: kiln.Context) -
     again = labeling.next_batch("iris", model, 3, diversity=True, seed=1)
     assert len(again) == 3
     assert not {t.item_key for t in again} & doubted  # answered tasks are not asked again
+
+
+def test_likely_label_errors_go_to_the_review_queue_with_the_reason(store: kiln.Context) -> None:
+    _iris_project("noisy", list(IRIS.target_names))
+    truth = dict(enumerate(IRIS.target.map(dict(enumerate(IRIS.target_names)))))
+    flipped = {3: "virginica", 60: "setosa", 120: "setosa"}  # clear mistakes
+    while (task := labeling.next_task("noisy", annotator="ana")) is not None:
+        row = int(task.item_key)
+        labeling.submit("noisy", task.id, flipped.get(row, truth[row]), annotator="ana")
+    assert labeling.review_queue("noisy") == []
+
+    flagged = labeling.flag_label_errors("noisy", LogisticRegression(max_iter=500))
+    queue = {int(t.item_key): t for t in labeling.review_queue("noisy")}
+    assert set(flipped) <= set(queue)
+    assert len(flagged) <= 10  # a few borderline flowers at most besides the planted ones
+    assert "likely label error" in (queue[3].review_reason or "")
+    assert "'virginica'" in (queue[3].review_reason or "")

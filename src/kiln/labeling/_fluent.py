@@ -23,6 +23,7 @@ __all__ = [
     "create_project",
     "delete_project",
     "export",
+    "flag_label_errors",
     "get_project",
     "list_projects",
     "next_batch",
@@ -243,4 +244,14 @@ def next_batch(
         strategy=strategy,
         diversity=diversity,
         seed=seed,
+    )
+
+
+def flag_label_errors(name: str, model: Any, *, folds: int = 5) -> list[int]:
+    """Send the answered tasks whose label ``model`` finds unlikely to review; their ids."""
+    from kiln.labeling import _label_errors
+
+    context = get_context()
+    return _label_errors.flag_label_errors(
+        context, context.settings.project, name, model, folds=folds
     )
