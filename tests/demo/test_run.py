@@ -35,6 +35,7 @@ def test_demo_runs_twice_and_reports_each_stage(make_context: Callable[..., Cont
                 "Serving: canary, shadow, prediction log",
                 "Monitoring: drift → alert → retrain → gated promotion",
                 "Tuning: 20 trials, 2 in parallel → the best through the gate",
+                "Labeling: active learning against random, then the loop on digits",
                 "MLflow compatibility",
                 "Web UI",
                 "Server",
@@ -51,6 +52,8 @@ def test_demo_runs_twice_and_reports_each_stage(make_context: Callable[..., Cont
         assert "revoked token → 401" in text
         assert "study fraud-hgb: 20 trials, 2 at a time" in texts[-1]
         assert "tuning-fraud-hgb.html" in texts[-1]
+        assert "margin sampling reaches 90 % accuracy with" in texts[-1]
+        assert "active-vs-random.html" in texts[-1]
         assert "Where to look" in text
         assert str(context.settings.home / "demo" / "data") in text
         assert "training set of 5,000 payments from fraud_features" in texts[-1]

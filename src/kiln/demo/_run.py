@@ -16,6 +16,7 @@ from kiln import auth
 from kiln.context import Context
 from kiln.demo import DEMO_PROJECT
 from kiln.demo._features import stage_features
+from kiln.demo._labeling import stage_labeling
 from kiln.demo._mlflow import stage_mlflow
 from kiln.demo._monitoring import stage_monitoring
 from kiln.demo._serving import stage_serving
@@ -332,6 +333,7 @@ STAGES: list[tuple[str, Stage]] = [
     ("Serving: canary, shadow, prediction log", stage_serving),
     ("Monitoring: drift → alert → retrain → gated promotion", stage_monitoring),
     ("Tuning: 20 trials, 2 in parallel → the best through the gate", stage_tuning),
+    ("Labeling: active learning against random, then the loop on digits", stage_labeling),
     ("MLflow compatibility", stage_mlflow),
     ("Web UI", stage_ui),
     ("Server, tokens and audit", stage_server),
