@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 
 from kiln.alerts import AlertStatus, list_alerts
+from kiln.alerts._address_guard import WEBHOOK_ALLOW_ENV
 from kiln.auth import ensure_project
 from kiln.context import Context
 from kiln.errors import AlreadyExists, InvalidInput, NotFound
 from kiln.monitoring import _rule_evaluation
-from kiln.monitoring._address_guard import WEBHOOK_ALLOW_ENV
 from kiln.monitoring._deliveries import DeliveryStatus, list_deliveries
 from kiln.monitoring._evaluate import evaluate_monitor
 from kiln.monitoring._monitors import create_monitor, delete_monitor

@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 
 from kiln.alerts import Alert, get_alert, raise_alert
+from kiln.alerts._address_guard import WEBHOOK_ALLOW_ENV
 from kiln.auth import ensure_project
 from kiln.context import Context
 from kiln.errors import InvalidInput, NotFound
-from kiln.monitoring._address_guard import WEBHOOK_ALLOW_ENV
 from kiln.monitoring._deliveries import DeliveryStatus, deliver_alert, list_deliveries
 from kiln.monitoring._sinks import (
     ALERT_SINKS_ENTRY_POINT_GROUP,

@@ -21,7 +21,7 @@
       │ evaluate_monitor     _evaluate.py, _window.py, _logged_rows.py  per window, stored
       ▼                      _results.py
     alert rules              _rules.py, _rule_evaluation.py, _evidence.py   once per window
-      │ sinks, deliveries    _sinks.py, _deliveries.py, _address_guard.py   log, webhook, SMTP
+      │ sinks, deliveries    _sinks.py, _deliveries.py (kiln.alerts guards webhook addresses)
       │ pipeline triggers    _triggers.py; pipelines.check_monitors for the scheduler
     reports                  _report.py (document), _report_html.py (the page)
 

@@ -26,8 +26,8 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from kiln._plugins import entry_point_table, plugin_class
+from kiln.alerts._address_guard import check_url_form
 from kiln.errors import InvalidInput, Unavailable
-from kiln.monitoring._address_guard import CheckedUrl, check_url_form, check_webhook_url
 
 if TYPE_CHECKING:
     from kiln.alerts import Alert
@@ -244,68 +244,12 @@ class WebhookSink(AlertSink):
         return f"webhook:{parts.scheme.lower()}://{parts.netloc.lower()}"
 
     def deliver(self, alert: Alert, context: Context) -> None:
-        import httpx
         import orjson
 
-        from kiln._version import __version__
+        from kiln.alerts._webhook_post import post_json
 
-        checked = check_webhook_url(self.url)
         body = orjson.dumps(alert_payload(alert) | {"kiln_alert": 1})
-        headers = self.headers | {
-            "Host": _host_header(checked),
-            "Content-Type": "application/json",
-            "User-Agent": f"kiln/{__version__}",
-        }
-        failure = ""
-        with httpx.Client(timeout=self.timeout, follow_redirects=False) as client:
-            for address in checked.addresses:
-                request = client.build_request(
-                    "POST",
-                    _pinned_url(checked, address),
-                    content=body,
-                    headers=headers,
-                    extensions={"sni_hostname": checked.host} if checked.scheme == "https" else {},
-                )
-                try:
-                    response = client.send(request, stream=True)
-                except httpx.TransportError as exc:
-                    failure = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-                    continue
-                response.close()
-                _check_status(checked, response.status_code)
-                return
-        raise Unavailable(f"webhook {checked.origin} could not be reached ({failure})")
-
-
-def _host_header(checked: CheckedUrl) -> str:
-    host = f"[{checked.host}]" if ":" in checked.host else checked.host
-    default = 443 if checked.scheme == "https" else 80
-    return host if checked.port == default else f"{host}:{checked.port}"
-
-
-def _pinned_url(checked: CheckedUrl, address: Any) -> str:
-    from urllib.parse import urlsplit, urlunsplit
-
-    parts = urlsplit(checked.url)
-    literal = f"[{address}]" if address.version == 6 else str(address)
-    return urlunsplit((checked.scheme, f"{literal}:{checked.port}", parts.path, parts.query, ""))
-
-
-def _check_status(checked: CheckedUrl, status: int) -> None:
-    if 200 <= status < 300:
-        return
-    if 300 <= status < 400:
-        raise InvalidInput(
-            f"webhook {checked.origin} answered HTTP {status}, a redirect: Kiln does not follow "
-            "redirects; point the sink at the final address",
-            field="url",
-        )
-    if status >= 500 or status in (408, 425, 429):
-        raise Unavailable(f"webhook {checked.origin} answered HTTP {status}")
-    raise InvalidInput(
-        f"webhook {checked.origin} answered HTTP {status}: check the URL and the headers",
-        field="url",
-    )
+        post_json(self.url, body, headers=self.headers, timeout=self.timeout)
 
 
 class SmtpSink(AlertSink):

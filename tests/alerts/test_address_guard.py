@@ -8,14 +8,14 @@ from typing import Any
 
 import pytest
 
-from kiln.errors import InvalidInput, Unavailable
-from kiln.monitoring._address_guard import (
+from kiln.alerts._address_guard import (
     WEBHOOK_ALLOW_ENV,
     check_url_form,
     check_webhook_url,
     parse_allowance,
     refusal,
 )
+from kiln.errors import InvalidInput, Unavailable
 
 
 def resolving_to(*addresses: str) -> Any:
