@@ -138,12 +138,12 @@ def submit(
     comment: str = "",
     seconds: float | None = None,
 ) -> Submitted:
-    """Answer (or skip) a task as ``annotator`` (default: you)."""
-    from kiln.labeling import _tasks
+    """Answer (or skip) a task as ``annotator`` (default: you); completing it tells the webhooks."""
+    from kiln.labeling._answers import answer
 
     context = get_context()
-    return context.db.run(
-        _tasks.submit,
+    return answer(
+        context,
         context.settings.project,
         name,
         task_id,

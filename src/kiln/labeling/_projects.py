@@ -60,11 +60,15 @@ def _overlap(value: Any) -> int:
 
 
 def _webhooks(urls: Iterable[Any]) -> list[str]:
+    """Well-formed http(s) URLs (where they point is checked at each delivery)."""
+    from kiln.alerts._address_guard import check_url_form
+
+    if isinstance(urls, str):
+        raise InvalidInput("webhooks is a list of URLs", field="webhooks")
     checked = []
     for url in urls:
-        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
-            raise InvalidInput(f"webhook {url!r} is not an http(s) URL", field="webhooks")
-        checked.append(url)
+        check_url_form(url, field="webhooks")
+        checked.append(str(url).strip())
     return checked
 
 
