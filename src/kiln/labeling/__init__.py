@@ -17,6 +17,9 @@
     agreement report         _quality.py         per project and per annotator
     a model's opinion        _model_labels.py    pre-annotations checked by the schema;
                                                  next_batch (active learning)
+    label errors             _label_errors.py    confident learning → the review queue
+    webhooks                 _answers.py         told when a task completes
+    human in the loop        _hitl.py            a deployment's unsure answers → tasks
 
 Importing this package imports no NumPy: names load on first use.
 docs/labeling.md is the guide.
@@ -47,6 +50,7 @@ if TYPE_CHECKING:
         export,
         flag_label_errors,
         get_project,
+        intake_low_confidence,
         list_projects,
         next_batch,
         next_task,
@@ -55,6 +59,7 @@ if TYPE_CHECKING:
         review_queue,
         submit,
     )
+    from kiln.labeling._hitl import Intake
     from kiln.labeling._label_issues import cross_validated_probabilities, find_label_issues
     from kiln.labeling._model_labels import Preannotation, Rejection
     from kiln.labeling._quality import AgreementReport, AnnotatorReport
@@ -81,6 +86,7 @@ _LAZY: dict[str, str] = {
     "Annotation": "kiln.labeling._entities",
     "AnnotatorReport": "kiln.labeling._quality",
     "AnnotatorStats": "kiln.labeling._agreement",
+    "Intake": "kiln.labeling._hitl",
     "LabelSchema": "kiln.labeling._schema",
     "LabelingProject": "kiln.labeling._entities",
     "LearningCurve": "kiln.labeling._simulate",
@@ -102,10 +108,11 @@ _LAZY: dict[str, str] = {
     "delete_project": "kiln.labeling._fluent",
     "entropy": "kiln.labeling._strategies",
     "export": "kiln.labeling._fluent",
-    "flag_label_errors": "kiln.labeling._fluent",
     "find_label_issues": "kiln.labeling._label_issues",
+    "flag_label_errors": "kiln.labeling._fluent",
     "fleiss_kappa": "kiln.labeling._agreement",
     "get_project": "kiln.labeling._fluent",
+    "intake_low_confidence": "kiln.labeling._fluent",
     "krippendorff_alpha": "kiln.labeling._agreement",
     "labels_to_reach": "kiln.labeling._simulate",
     "learning_curve": "kiln.labeling._simulate",
@@ -129,6 +136,7 @@ __all__ = [
     "Annotation",
     "AnnotatorReport",
     "AnnotatorStats",
+    "Intake",
     "LabelSchema",
     "LabelingProject",
     "LearningCurve",
@@ -153,6 +161,7 @@ __all__ = [
     "flag_label_errors",
     "fleiss_kappa",
     "get_project",
+    "intake_low_confidence",
     "krippendorff_alpha",
     "labels_to_reach",
     "learning_curve",

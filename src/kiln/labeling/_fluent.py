@@ -12,7 +12,10 @@ from kiln.labeling._entities import LabelingProject, Task
 from kiln.labeling._schema import LabelSchema
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from kiln.data import DatasetVersion
+    from kiln.labeling._hitl import Intake
     from kiln.labeling._model_labels import Preannotation
     from kiln.labeling._quality import AgreementReport
     from kiln.labeling._tasks import Submitted
@@ -25,6 +28,7 @@ __all__ = [
     "export",
     "flag_label_errors",
     "get_project",
+    "intake_low_confidence",
     "list_projects",
     "next_batch",
     "next_task",
@@ -254,4 +258,29 @@ def flag_label_errors(name: str, model: Any, *, folds: int = 5) -> list[int]:
     context = get_context()
     return _label_errors.flag_label_errors(
         context, context.settings.project, name, model, folds=folds
+    )
+
+
+def intake_low_confidence(
+    name: str,
+    deployment: str,
+    *,
+    threshold: float,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    score_output: str | None = None,
+) -> Intake:
+    """Make tasks of ``deployment``'s answers less sure than ``threshold`` (human in the loop)."""
+    from kiln.labeling._hitl import intake_low_confidence as intake
+
+    context = get_context()
+    return intake(
+        context,
+        context.settings.project,
+        name,
+        deployment,
+        threshold=threshold,
+        since=since,
+        until=until,
+        score_output=score_output,
     )

@@ -171,11 +171,15 @@ def add_tasks(
     origin: str = "dataset",
     gold: Mapping[str, Any] | None = None,
     priority: float = 0.0,
+    predictions: Mapping[str, Mapping[str, Any]] | None = None,
+    priorities: Mapping[str, float] | None = None,
 ) -> int:
     """Add ``(item_key, data)`` items as tasks; items already there are kept as they are.
 
     ``gold`` maps item keys to known answers (checked against the schema):
-    those tasks measure annotators. Returns how many tasks were added.
+    those tasks measure annotators. ``predictions`` (pre-annotations, already
+    checked) and ``priorities`` are per item key too. Returns how many tasks
+    were added.
     """
     row = project_row(session, project, name)
     schema = LabelSchema.parse(json.loads(row.label_schema))
@@ -201,8 +205,13 @@ def add_tasks(
                 "item_key": key,
                 "data": json.dumps(dict(data), default=str),
                 "status": "open",
-                "priority": priority,
+                "priority": (priorities or {}).get(key, priority),
                 "origin": origin,
+                "prediction": (
+                    json.dumps(dict(predictions[key]))
+                    if predictions is not None and key in predictions
+                    else None
+                ),
                 "gold": answer,
                 "needs_review": False,
                 "created_at": now,
