@@ -14,6 +14,7 @@ from kiln.server.api import (
     experiments,
     features,
     jobs,
+    labeling,
     lineage,
     logged_models,
     monitor_rules,
@@ -47,6 +48,7 @@ ROUTERS = (
     monitor_rules.router,
     jobs.router,
     studies.router,
+    labeling.router,
 )
 
 

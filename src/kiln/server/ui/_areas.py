@@ -21,6 +21,7 @@ class Area:
 AREAS: tuple[Area, ...] = (
     Area("home", "Home", "/", "/home", "Recent activity in the project"),
     Area("datasets", "Datasets", "/datasets", "/datasets", "Versions, profiles, validations"),
+    Area("labeling", "Labeling", "/labeling", "/labeling", "Label tasks, review disagreements"),
     Area("features", "Features", "/features", "/features", "Feature views, freshness, consumers"),
     Area("pipelines", "Pipelines", "/pipelines", "/pipelines", "Runs, paused gates, schedules"),
     Area("jobs", "Jobs", "/jobs", "/jobs", "Training jobs: status, logs, resources, cancel"),
