@@ -25,6 +25,7 @@ from kiln.cli import (
     gc,
     import_,
     jobs,
+    labeling,
     lineage,
     models,
     monitor,
@@ -64,6 +65,7 @@ for _group in (
     monitor,
     jobs,
     tune,
+    labeling,
 ):
     app.add_typer(_group.app, name=_group.NAME, help=_group.HELP)
 app.add_typer(import_.app, name=import_.NAME, help=import_.HELP)

@@ -62,7 +62,7 @@ class _Body(BaseModel):
 
 
 class ProjectCreate(_Body):
-    name: str = Field(description="1-128 letters, digits, '_', '.' or '-'.")
+    name: str = Field(description="1-128 printable characters, no '/' or '\\'.")
     # Checked by LabelSchema.parse, whose errors name the schema's field (schema.labels).
     schema_: dict[str, Any] = Field(
         alias="schema", description="task_type, data_kind, labels, text_field, shortcuts, …"
