@@ -31,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
 from kiln.auth import Principal, Role, role_in
+from kiln.labeling._answers import answer as answer_task
 from kiln.labeling._export import export_dataset
 from kiln.labeling._projects import MAX_OVERLAP, NAME_LENGTH, delete_project, get_project
 from kiln.labeling._projects import list_projects as list_labeling_projects
@@ -41,7 +42,6 @@ from kiln.labeling._tasks import (
     next_task,
     review_queue,
     review_task,
-    submit,
 )
 from kiln.labeling._ui_support import create_with_items, project_view, remaining_for, task_view
 from kiln.server.deps import ContextDep, DbDep, Editor, ProjectAdmin, RequestProject, Viewer
@@ -166,13 +166,16 @@ def answer(
     name: NamePath,
     task_id: TaskId,
     body: Answer,
-    db: DbDep,
+    context: ContextDep,
     caller: Editor,
     project: RequestProject,
 ) -> JSONResponse:
-    """Answer (or skip) a task as the caller; ``completed`` once enough annotators answered."""
-    done = db.run(
-        submit,
+    """Answer (or skip) a task as the caller; ``completed`` once enough annotators answered.
+
+    Completing a task tells the project's webhooks (after the answer is stored).
+    """
+    done = answer_task(
+        context,
         project,
         name,
         task_id,
