@@ -12,6 +12,8 @@ tests expect), through the services the API and the CLI call:
   every task (``kiln.labeling.preannotate``).
 - ``photos``: image classification, one item a ``data:`` PNG, one a file path.
 - ``all-done``: one task, already answered: nothing is left to label.
+- ``disputed``: named entities, two answers per task; ``seed-a`` and ``seed-b`` marked
+  different spans on its one sentence, so it waits in the review queue.
 
 ``seed(home)`` also makes two annotators (editors ``lab-ana`` and ``lab-ben``), a
 reviewer (admin ``lab-rita``) and a viewer (``lab-vic``), each with a token.
@@ -42,6 +44,7 @@ TOPICS = "topics"
 LOANS = "loans"
 PHOTOS = "photos"
 DONE = "all-done"
+DISPUTED = "disputed"
 DATASET = "product-reviews"
 MODEL = "loan-model"
 
@@ -92,6 +95,10 @@ PHOTO_SCHEMA = {
     "data_kind": "image",
     "image_field": "image",
     "labels": ["cat", "dog"],
+}
+DISPUTED_ANSWERS = {
+    "seed-a": [{"start": 0, "end": 12, "label": "PRODUCT"}],
+    "seed-b": [{"start": 0, "end": 4, "label": "ORG"}, {"start": 24, "end": 33, "label": "ORG"}],
 }
 USERS = {"lab-ana": "editor", "lab-ben": "editor", "lab-rita": "admin", "lab-vic": "viewer"}
 
@@ -172,6 +179,15 @@ def make_projects(context: Context, *, with_model: bool = True) -> None:
                 _table(frame),
                 key_column=key,
             )
+        context.db.run(
+            _projects.create_project, project, DISPUTED, ENTITY_SCHEMA, overlap=2, user="seed"
+        )
+        frame = pd.DataFrame({"id": ["q1"], "text": [ENTITY_TEXT]})
+        _intake.add_from_table(context, project, DISPUTED, _table(frame), key_column="id")
+        disputed = context.db.read(_tasks.next_task, project, DISPUTED, "seed-a")
+        assert disputed is not None
+        for who, spans in DISPUTED_ANSWERS.items():
+            context.db.run(_tasks.submit, project, DISPUTED, disputed.id, who, spans)
         finished = context.db.read(_tasks.next_task, project, DONE, "seed")
         assert finished is not None
         context.db.run(_tasks.submit, project, DONE, finished.id, "seed", "positive")

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.ui import _deployments, _features, _jobs, _monitors, _studies
+from tests.ui import _deployments, _features, _jobs, _labeling, _monitors, _studies
 from tests.ui.conftest import AuthServer
 
 pytestmark = pytest.mark.timeout(300)
@@ -100,6 +100,14 @@ def _pages(ui_server: str) -> dict[str, str]:
         "studies": f"/studies?project={_studies.PROJECT}",
         "study": f"/studies/{_studies.SEARCH}?project={_studies.PROJECT}",
         "pareto study": f"/studies/{_studies.PARETO}?project={_studies.PROJECT}",
+        "labeling": f"/labeling?project={_labeling.PROJECT}",
+        "labeling project": f"/labeling/{_labeling.SENTIMENT}?project={_labeling.PROJECT}",
+        "label text": f"/labeling/{_labeling.SENTIMENT}/label?project={_labeling.PROJECT}",
+        "label spans": f"/labeling/{_labeling.ENTITIES}/label?project={_labeling.PROJECT}",
+        "label fields": f"/labeling/{_labeling.LOANS}/label?project={_labeling.PROJECT}",
+        "label image": f"/labeling/{_labeling.PHOTOS}/label?project={_labeling.PROJECT}",
+        "nothing to label": f"/labeling/{_labeling.DONE}/label?project={_labeling.PROJECT}",
+        "review queue": f"/labeling/{_labeling.DISPUTED}/review?project={_labeling.PROJECT}",
         "not found": "/models/no-such-model",
     }
 
@@ -115,6 +123,7 @@ def test_every_page_is_labelled_contrasted_and_fits(
     _deployments.seed(ui_home)
     _monitors.seed(ui_home)
     _studies.seed(ui_home)
+    _labeling.seed(ui_home)
     jobs = _jobs.pages(_jobs.seed(ui_home, tmp_path_factory))
     page._kiln_expected_problems = ("404 (Not Found)",)
     problems: list[str] = []

@@ -20,13 +20,17 @@ from typing import Any
 import httpx
 import pytest
 
-from kiln.context import Context
-from kiln.labeling import Task
+from kiln.context import Context, using_context
+from kiln.errors import NotFound
+from kiln.labeling import Task, _projects
 from kiln.labeling._tasks import get_task, list_tasks
 from tests.ui import _labeling
 from tests.ui._labeling import (
+    DISPUTED,
+    DISPUTED_ANSWERS,
     DONE,
     ENTITIES,
+    ENTITY_SCHEMA,
     ENTITY_TEXT,
     LOANS,
     PHOTOS,
@@ -67,6 +71,20 @@ def _login(page: Any, url: str, token: str, target: str) -> None:
     page.get_by_label("API token").fill(token)
     page.get_by_role("button", name="Log in").click()
     page.wait_for_url(f"**{target}")
+
+
+def _watched(browser: Any, problems: list[str]) -> Any:
+    """A second person's browser, whose console errors and 4xx/5xx answers are recorded."""
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    page.on(
+        "response",
+        lambda r: problems.append(f"HTTP {r.status}: {r.url}") if r.status >= 400 else None,
+    )
+    return context
 
 
 def _heading_item(page: Any, key: str) -> None:
@@ -114,7 +132,8 @@ def test_annotators_label_by_keyboard_disagree_and_a_reviewer_decides(
     assert r0.status == "open"  # overlap 2: one answer is not enough
 
     # A second annotator, blind to the first, disagrees on r0: it goes to review.
-    second = browser.new_context(viewport={"width": 1280, "height": 800})
+    problems: list[str] = []
+    second = _watched(browser, problems)
     try:
         other = second.new_page()
         _login(other, url, seeded.tokens["lab-ben"], target)
@@ -130,7 +149,7 @@ def test_annotators_label_by_keyboard_disagree_and_a_reviewer_decides(
 
     # The reviewer sees both answers and the reason, and decides.
     review = f"/labeling/{SENTIMENT}/review"
-    third = browser.new_context(viewport={"width": 1280, "height": 800})
+    third = _watched(browser, problems)
     try:
         reviewer = third.new_page()
         _login(reviewer, url, seeded.tokens["lab-rita"], review)
@@ -149,6 +168,7 @@ def test_annotators_label_by_keyboard_disagree_and_a_reviewer_decides(
         expect(reviewer.locator(f"#review-{r0.id}")).to_have_count(0)
     finally:
         third.close()
+    assert problems == []
     decided = _task(store, SENTIMENT, "r0")
     assert (decided.status, decided.consensus, decided.reviewed_by, decided.needs_review) == (
         "reviewed",
@@ -351,3 +371,52 @@ def test_a_refused_label_is_said_on_the_page(
     expect(page.locator("#labeling-status")).to_contain_text(
         "'ecstatic' is not one of the project's labels"
     )
+
+
+def test_a_reviewer_takes_one_annotators_spans(
+    page: Any, ui_server: str, seeded: LabelingSeed, store: Context
+) -> None:
+    page.goto(f"{ui_server}/labeling/{DISPUTED}/review?project={PROJECT}")
+    task = _task(store, DISPUTED, "q1")
+    card = page.locator(f"#review-{task.id}")
+    answers = card.get_by_role("table", name=f"Answers to task {task.id}")
+    expect(answers).to_contain_text("“Acme Phone X” PRODUCT")
+    expect(answers).to_contain_text("“Acme” ORG; “Acme Corp” ORG")
+    choices = card.get_by_role("group", name=f"Final label for task {task.id}")
+    expect(choices.get_by_role("radio")).to_have_count(2)  # one per distinct answer
+    choices.get_by_label("the spans of seed-b").check()
+    card.get_by_role("button", name=f"Decide task {task.id}").click()
+    expect(page.locator("#review-empty")).to_be_visible()
+    decided = _task(store, DISPUTED, "q1")
+    assert decided.status == "reviewed"
+    assert decided.consensus == DISPUTED_ANSWERS["seed-b"]
+    assert decided.reviewed_by == "local"
+
+
+def test_export_and_delete_from_a_projects_page(
+    page: Any, ui_server: str, seeded: LabelingSeed, store: Context
+) -> None:
+    page.goto(f"{ui_server}/projects/switch?project={PROJECT}&next=/labeling")
+    page.wait_for_url("**/labeling")
+    page.get_by_role("link", name=DONE, exact=True).click()
+    page.wait_for_url(f"**/labeling/{DONE}")
+    page.get_by_label("Dataset").fill("done-export")
+    page.get_by_role("button", name="Export labels").click()
+    page.wait_for_url("**/datasets/done-export")
+    expect(page.locator("#toast")).to_contain_text("Exported the labels as done-export@1")
+    with using_context(store):
+        import kiln.data
+
+        exported = kiln.data.load("done-export@1")
+    assert exported["label"].tolist() == ["positive"]
+
+    store.db.run(_projects.create_project, PROJECT, "short-lived", ENTITY_SCHEMA)
+    page.goto(f"{ui_server}/labeling/short-lived")
+    page.get_by_role("button", name="Delete project").click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog).to_contain_text("Delete labeling project short-lived")
+    dialog.get_by_role("button", name="Confirm").click()
+    page.wait_for_url("**/labeling")
+    expect(page.get_by_role("link", name="short-lived")).to_have_count(0)
+    with pytest.raises(NotFound):
+        store.db.read(_projects.get_project, PROJECT, "short-lived")

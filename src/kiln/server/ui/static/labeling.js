@@ -1,4 +1,4 @@
-// The labeling page (one task at a time, keyboard first) and the review queue's forms.
+// The labeling page (one task at a time, keyboard first), the review queue's forms, export.
 // Every answer and decision is a call to /api/v1/labeling with the UI's CSRF header.
 "use strict";
 
@@ -230,7 +230,7 @@
       const data = new FormData(form);
       const problem = form.querySelector(".error-message");
       let label;
-      if (form.dataset.kind === "multi") {
+      if (form.getAttribute("data-kind") === "multi") {
         label = data.getAll("label");
       } else {
         const value = data.get("label");
@@ -240,8 +240,28 @@
       const button = form.querySelector('button[type="submit"]');
       button.disabled = true;
       try {
-        await post(form.dataset.api, { label, note: data.get("note") || "" });
-        reloadWith(`Task ${form.dataset.task} reviewed`);
+        await post(form.getAttribute("data-review-api"), { label, note: data.get("note") || "" });
+        reloadWith(`Task ${form.getAttribute("data-task")} reviewed`);
+      } catch (error) {
+        problem.textContent = error.message;
+        button.disabled = false;
+      }
+    });
+  }
+
+  // ---- export (a form field named "dataset" hides form.dataset, so attributes are read) ----
+  function exportForm(form) {
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const dataset = new FormData(form).get("dataset");
+      const button = form.querySelector('button[type="submit"]');
+      const problem = document.getElementById("export-error");
+      button.disabled = true;
+      problem.textContent = "";
+      try {
+        const done = await post(form.getAttribute("data-export-api"), { dataset });
+        sessionStorage.setItem("kiln-toast", `Exported the labels as ${done.ref}`);
+        window.location.assign(`/datasets/${encodeURIComponent(done.dataset.name)}`);
       } catch (error) {
         problem.textContent = error.message;
         button.disabled = false;
@@ -253,6 +273,7 @@
     const root = document.querySelector("[data-labeling]");
     if (root) labeling(root);
     document.querySelectorAll("form[data-review]").forEach(reviewForm);
+    document.querySelectorAll("form[data-export-api]").forEach(exportForm);
   };
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
   else start();
