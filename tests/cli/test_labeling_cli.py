@@ -186,6 +186,16 @@ def test_tasks_lists_by_status_and_refuses_an_unknown_status(home: Path) -> None
     assert _refused(home, "tasks", SENTIMENT, "--status", "done").field == "status"
 
 
+def test_agreement_prints_the_statistics_and_each_annotator(home: Path) -> None:
+    text = _labeling(home, "agreement", SENTIMENT)
+    assert "tasks with answers: 2; Krippendorff's alpha" in text
+    rows = {line.split()[1]: line for line in text.splitlines() if line.startswith("│ ")}
+    assert set(rows) >= {"ana", "ben"}
+    body = json.loads(_labeling(home, "agreement", SENTIMENT, "--json"))
+    assert body["tasks_shared"] == 2
+    assert {a["annotator"]: a["answers"] for a in body["annotators"]} == {"ana": 2, "ben": 2}
+
+
 def test_export_to_a_dataset_version_and_to_files(home: Path, tmp_path: Path) -> None:
     said = _labeling(home, "export", SENTIMENT, "--dataset", "sentiment-labels")
     assert "exported 2 labelled tasks as sentiment-labels@1" in said

@@ -281,6 +281,16 @@ def test_disagreement_goes_to_review_and_only_an_admin_decides(team: Team) -> No
     assert task_id not in [t["id"] for t in queue]
 
 
+def test_the_agreement_report_is_read_from_the_answers(team: Team) -> None:
+    report = team.call("lab-vic", "GET", f"{API}/{DONE}/agreement")
+    assert report.status_code == 200, report.text
+    body = report.json()
+    assert (body["tasks_with_answers"], body["tasks_shared"]) == (1, 0)
+    assert body["krippendorff_alpha"] is None  # no task has two answers
+    assert [a["annotator"] for a in body["annotators"]] == ["seed"]
+    _error(team.call("lab-vic", "GET", f"{API}/nope/agreement"), 404)
+
+
 def test_export_makes_a_dataset_version_and_refuses_an_empty_project(team: Team) -> None:
     exported = team.call("lab-ana", "POST", f"{API}/{DONE}/export", json={"dataset": "done-labels"})
     assert exported.status_code == 201, exported.text

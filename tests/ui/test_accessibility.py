@@ -108,6 +108,7 @@ def _pages(ui_server: str) -> dict[str, str]:
         "label image": f"/labeling/{_labeling.PHOTOS}/label?project={_labeling.PROJECT}",
         "nothing to label": f"/labeling/{_labeling.DONE}/label?project={_labeling.PROJECT}",
         "review queue": f"/labeling/{_labeling.DISPUTED}/review?project={_labeling.PROJECT}",
+        "agreement": f"/labeling/{_labeling.DISPUTED}/agreement?project={_labeling.PROJECT}",
         "not found": "/models/no-such-model",
     }
 

@@ -166,6 +166,11 @@ def test_annotators_label_by_keyboard_disagree_and_a_reviewer_decides(
         card.get_by_role("button", name=f"Decide task {r0.id}").click()
         expect(reviewer.locator("#toast")).to_contain_text(f"Task {r0.id} reviewed")
         expect(reviewer.locator(f"#review-{r0.id}")).to_have_count(0)
+        reviewer.goto(f"{url}/labeling/{SENTIMENT}/agreement")
+        people = reviewer.get_by_role("table", name="Each annotator's record")
+        ana = people.get_by_role("row").filter(has_text="lab-ana")
+        expect(ana).to_contain_text("2")  # two answers (r0, r1), one skip
+        expect(people.get_by_role("row").filter(has_text="lab-ben")).to_be_visible()
     finally:
         third.close()
     assert problems == []

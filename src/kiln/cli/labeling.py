@@ -1,4 +1,4 @@
-"""``kiln labeling``: labeling projects: create, list, show, tasks, export, delete.
+"""``kiln labeling``: labeling projects: create, list, show, tasks, agreement, export, delete.
 
 People answer tasks in the web UI (``/labeling/<name>/label``) or through
 ``/api/v1/labeling``; these commands make a project from a dataset version
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from kiln.labeling._schema import LabelSchema
 
 NAME = "labeling"
-HELP = "Labeling projects: create from a dataset, list, show, tasks, export, delete."
+HELP = "Labeling projects: create from a dataset, list, show, tasks, agreement, export, delete."
 app = typer.Typer(no_args_is_help=True)
 
 JSON = typer.Option(False, "--json", help="Print JSON instead of text.")
@@ -240,6 +240,51 @@ def tasks(
     console.print(table)
     shown = f"{offset + 1}-{offset + len(found)}" if found else "none"
     console.print(f"{shown} of {total}" + (f" {status}" if status else ""), highlight=False)
+
+
+@app.command("agreement")
+def agreement(ctx: typer.Context, name: str, as_json: bool = JSON) -> None:
+    """How the annotators agree, and each annotator's answers, skips, time, gold accuracy."""
+    from rich.table import Table
+
+    from kiln.labeling._quality import agreement_report
+
+    kiln = context(ctx)
+    report = kiln.db.read(agreement_report, kiln.settings.project, name)
+    if as_json:
+        print_json(report.to_dict())
+        return
+
+    def number(value: float | None) -> str:
+        return "-" if value is None else f"{value:.3f}"
+
+    console.print(
+        f"tasks with answers: {report.tasks_with_answers}; "
+        f"Krippendorff's alpha {number(report.krippendorff_alpha)} "
+        f"({report.tasks_shared} tasks with 2+ answers); "
+        f"Fleiss' kappa {number(report.fleiss_kappa)} ({report.fleiss_tasks} tasks)",
+        highlight=False,
+    )
+    table = Table(header_style="bold")
+    for column in ("annotator", "answers", "skips", "median s", "gold", "gold accuracy", "agree"):
+        table.add_column(column)
+    for person in report.annotators:
+        table.add_row(
+            person.annotator,
+            str(person.answers),
+            str(person.skips),
+            number(person.median_seconds),
+            str(person.gold_answers),
+            number(person.gold_accuracy),
+            number(person.pairwise_agreement),
+        )
+    console.print(table)
+    for pair in report.cohen_kappa:
+        console.print(
+            f"Cohen's kappa {' / '.join(pair['annotators'])}: {number(pair['kappa'])} "
+            f"on {pair['tasks']} tasks",
+            highlight=False,
+        )
 
 
 @app.command("export")

@@ -2,7 +2,8 @@
 
 Who may do what, in the request's project:
 
-- **viewers** list and read projects, tasks and the review queue;
+- **viewers** list and read projects, tasks, the review queue and the agreement
+  report;
 - **editors** are the annotators: they take their next task, answer or skip
   it (the annotator is the caller's user name), create projects and export
   the labels as a dataset version;
@@ -148,6 +149,15 @@ def delete(name: NamePath, db: DbDep, caller: ProjectAdmin, project: RequestProj
     """Delete the project with its tasks and every answer (exported versions stay)."""
     db.run(delete_project, project, name)
     return Response(status_code=204)
+
+
+@router.get("/{name}/agreement")
+def agreement(name: NamePath, db: DbDep, caller: Viewer, project: RequestProject) -> JSONResponse:
+    """How the annotators agree (Krippendorff's alpha, Fleiss' and Cohen's kappa) and each
+    annotator's record: answers, skips, median seconds, accuracy on gold tasks."""
+    from kiln.labeling._quality import agreement_report
+
+    return JSONResponse(db.read(agreement_report, project, name).to_dict())
 
 
 @router.get("/{name}/next")

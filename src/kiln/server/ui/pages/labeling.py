@@ -1,4 +1,4 @@
-"""Labeling: the projects, one project, the labeling page (one task at a time), the review queue.
+"""Labeling: the projects, one project, the labeling page, the review queue, the agreement.
 
 Pages read through ``kiln.labeling``'s services, as ``/api/v1/labeling``
 does, and every change is a call to that API from ``labeling.js`` (with the
@@ -245,5 +245,23 @@ def review(request: Request, name: NamePath, db: DbDep, viewing: Reader) -> Resp
         queue=queue,
         reviewer=reviewer,
         choices={t.id: review_choices(found.schema, t) for t in queue},
+        **HELPERS,
+    )
+
+
+@router.get("/labeling/{name}/agreement")
+def agreement(request: Request, name: NamePath, db: DbDep, viewing: Reader) -> Response:
+    """How the annotators agree, and each annotator's answers, skips, time and gold accuracy."""
+    from kiln.labeling._quality import agreement_report
+
+    found = db.read(get_project, viewing.project, name)
+    report = db.read(agreement_report, viewing.project, name)
+    return render(
+        request,
+        "labeling_agreement.html",
+        viewing,
+        title=f"Agreement · {found.name}",
+        found=found,
+        report=report,
         **HELPERS,
     )
