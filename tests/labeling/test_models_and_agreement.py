@@ -151,3 +151,17 @@ def test_likely_label_errors_go_to_the_review_queue_with_the_reason(store: kiln.
     assert len(flagged) <= 10  # a few borderline flowers at most besides the planted ones
     assert "likely label error" in (queue[3].review_reason or "")
     assert "'virginica'" in (queue[3].review_reason or "")
+
+
+def test_the_services_read_the_registry_of_the_context_they_are_given(
+    store: kiln.Context, tmp_path: Path
+) -> None:
+    from kiln.labeling import _model_labels
+
+    model = _iris_model()
+    _iris_project("iris", list(IRIS.target_names))
+    kiln.configure(home=tmp_path / "elsewhere")  # the process's default store has no model
+    done = _model_labels.preannotate(store, store.settings.project, "iris", model)
+    assert done.applied == 150
+    batch = _model_labels.next_batch(store, store.settings.project, "iris", model, 2)
+    assert len(batch) == 2

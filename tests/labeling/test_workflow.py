@@ -230,3 +230,23 @@ def test_an_export_of_nothing_labelled_says_so(store: kiln.Context, reviews: str
     labeling.create_project("sentiment", SENTIMENT, dataset=reviews)
     with pytest.raises(InvalidInput, match="no labelled task"):
         labeling.export("sentiment", dataset="empty")
+
+
+def test_an_export_longer_than_a_page_keeps_one_schema(
+    store: kiln.Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kiln.labeling import _export
+
+    monkeypatch.setattr(_export, "PAGE", 3)  # pages of 3 tasks: the reviewer comes in page 2
+    labeling.create_project("long", {**SENTIMENT, "fields": ["note"]})
+    labeling.add_tasks("long", pd.DataFrame({"text": [f"t{i}" for i in range(7)],
+                                             "note": [None] * 3 + ["late"] * 4}))  # fmt: skip
+    _label_all("long", {str(i): "neutral" for i in range(7)})
+    last = labeling.next_task("long", annotator="zed")
+    assert last is None
+    labeling.review("long", 5, "positive", reviewer="rita")  # task ids 1..7: the 5th, page 2
+    version = labeling.export("long", dataset="long-labels")
+    frame = kiln.data.load(f"long-labels@{version.version}")
+    assert len(frame) == 7
+    assert frame.loc[frame["item_key"] == "4", "reviewed_by"].item() == "rita"
+    assert frame["note"].tolist()[-1] == "late"

@@ -119,6 +119,32 @@ def export_file(
     return written
 
 
+def _fixed(schema: Any) -> Any:
+    """The file's schema from the first page, with types a later page cannot contradict.
+
+    The export's own columns get their types; a field that is null on every
+    task of the first page (Arrow's ``null`` type) becomes text, so a later
+    page that has values still fits.
+    """
+    import pyarrow as pa
+
+    known = {
+        "item_key": pa.string(),
+        "agreement": pa.float64(),
+        "annotators": pa.int64(),
+        "reviewed_by": pa.string(),
+    }
+    return pa.schema(
+        [
+            pa.field(
+                f.name,
+                known.get(f.name, pa.string() if pa.types.is_null(f.type) else f.type),
+            )
+            for f in schema
+        ]
+    )
+
+
 def export_dataset(
     context: Context,
     project: str,
@@ -143,7 +169,7 @@ def export_dataset(
             for page in labelled_pages(context, project, name):
                 table = pa.Table.from_pylist(page)
                 if writer is None:
-                    writer = pq.ParquetWriter(file, table.schema)
+                    writer = pq.ParquetWriter(file, _fixed(table.schema))
                 writer.write_table(table.cast(writer.schema))
                 written += len(page)
                 if progress is not None:

@@ -50,6 +50,7 @@ def _scores_by_model(context: Context, rows: list[dict[str, Any]]) -> list[float
     """Each row's largest class probability from the model version that answered it."""
     import pandas as pd
 
+    from kiln.context import using_context
     from kiln.registry import load_model
 
     scores: list[float | None] = [None] * len(rows)
@@ -59,7 +60,8 @@ def _scores_by_model(context: Context, rows: list[dict[str, Any]]) -> list[float
             groups[(row["_model"], int(row["_version"]))].append(index)
     for (model, version), indices in groups.items():
         try:
-            predictor = load_model(f"models:/{model}/{version}")
+            with using_context(context):  # the registry of this context
+                predictor = load_model(f"models:/{model}/{version}")
             frame = pd.DataFrame([rows[i]["_inputs"] for i in indices])
             proba = predictor.predict_proba(frame)
         except (KilnError, AttributeError, ValueError, TypeError):

@@ -71,14 +71,18 @@ def _candidates(
     return schema, [(row.id, row.item_key, json.loads(row.data)) for row in reversed(rows)]
 
 
-def _probabilities(model_uri: str, data: list[dict[str, Any]]) -> tuple[Any, list[str]]:
+def _probabilities(
+    context: Context, model_uri: str, data: list[dict[str, Any]]
+) -> tuple[Any, list[str]]:
     """The model's class probabilities for the rows, and the class of each column (as text)."""
     import numpy as np
     import pandas as pd
 
+    from kiln.context import using_context
     from kiln.registry import load_model
 
-    model = load_model(model_uri)
+    with using_context(context):  # the registry of this context, not the process's default
+        model = load_model(model_uri)
     if not hasattr(model, "predict_proba"):
         raise InvalidInput(
             f"{model_uri} has no predict_proba: pre-annotations and active learning need "
@@ -128,7 +132,7 @@ def preannotate(context: Context, project: str, name: str, model_uri: str) -> Pr
     schema, tasks = context.db.read(_candidates, project, name, unanswered=False)
     if not tasks:
         return Preannotation(model_uri, 0)
-    proba, classes = _probabilities(model_uri, [data for _, _, data in tasks])
+    proba, classes = _probabilities(context, model_uri, [data for _, _, data in tasks])
     predictions: dict[int, dict[str, Any]] = {}
     rejected = []
     for (task_id, key, _), row in zip(tasks, proba, strict=True):
@@ -171,7 +175,7 @@ def next_batch(
     if not tasks:
         return []
     data = [row for _, _, row in tasks]
-    proba, classes = _probabilities(model_uri, data)
+    proba, classes = _probabilities(context, model_uri, data)
     features = None
     if diversity:
         frame = pd.DataFrame(data).select_dtypes("number")
