@@ -250,3 +250,12 @@ def test_an_export_longer_than_a_page_keeps_one_schema(
     assert len(frame) == 7
     assert frame.loc[frame["item_key"] == "4", "reviewed_by"].item() == "rita"
     assert frame["note"].tolist()[-1] == "late"
+
+
+def test_a_project_whose_rows_cannot_be_added_is_not_left_behind(
+    store: kiln.Context, reviews: str
+) -> None:
+    with pytest.raises(InvalidInput, match="no column 'review'"):
+        labeling.create_project("sentiment", SENTIMENT, dataset=reviews, key_column="review")
+    with pytest.raises(NotFound):
+        labeling.get_project("sentiment")

@@ -57,27 +57,27 @@ def create_project(
     key_column: str | None = None,
     gold_column: str | None = None,
 ) -> LabelingProject:
-    """A labeling project; with ``dataset`` (``"reviews@2"``) its rows become the tasks."""
-    from kiln.labeling import _intake, _projects
+    """A labeling project; with ``dataset`` (``"reviews@2"``) its rows become the tasks.
+
+    When the rows cannot be added (a missing column, a gold answer the
+    schema refuses) the project is not left behind.
+    """
+    from kiln.labeling._ui_support import create_with_items
 
     context = get_context()
-    project = context.settings.project
-    made = context.db.run(
-        _projects.create_project,
-        project,
+    return create_with_items(
+        context,
+        context.settings.project,
         name,
         schema,
+        dataset=dataset,
         overlap=overlap,
         description=description,
-        source=dataset or "",
         webhooks=webhooks,
+        key_column=key_column,
+        gold_column=gold_column,
         user=_user(),
     )
-    if dataset is not None:
-        _intake.add_from_dataset(
-            context, project, name, dataset, key_column=key_column, gold_column=gold_column
-        )
-    return get_project(made.name)
 
 
 def add_tasks(
