@@ -25,6 +25,7 @@ from kiln.tracking._names import (
     check_key,
     check_value,
 )
+from kiln.tracking._resume import unfinished_run
 from kiln.tracking._runs import now_ms
 
 if TYPE_CHECKING:
@@ -186,7 +187,7 @@ def start_run(
         if run_name is None:
             raise InvalidInput("resume=True needs the run_name to resume", field="run_name")
         name = experiment or _experiment_name or os.environ.get("KILN_EXPERIMENT") or "default"
-        run_id = _unfinished_run(tracking, _experiment_id(tracking, name), run_name)
+        run_id = unfinished_run(tracking, _experiment_id(tracking, name), run_name)
     if run_id is not None:
         run = tracking.get_run(run_id)
         if run.status is not RunStatus.RUNNING:
@@ -249,25 +250,6 @@ def activate_run(run: Run) -> ActiveRun:
         _stack.append(active)
     _install_exit_hooks()
     return active
-
-
-def _unfinished_run(tracking: TrackingBackend, experiment_id: str, run_name: str) -> str | None:
-    quote = "'" if "'" not in run_name else '"'
-    by_name = ""
-    if quote not in run_name:
-        by_name = f"attributes.run_name = {quote}{run_name}{quote} and "
-    page: str | None = None
-    while True:  # a name holding both quote marks is matched here instead of in the filter
-        runs, page = tracking.search_runs(
-            [experiment_id],
-            filter_string=f"{by_name}attributes.status != 'FINISHED'",
-            order_by=["attributes.start_time DESC"],
-            max_results=1 if by_name else 1000,
-            page_token=page,
-        )
-        found = next((run.id for run in runs if run.name == run_name), None)
-        if found is not None or by_name or page is None:
-            return found
 
 
 def _experiment_id(tracking: TrackingBackend, name: str) -> str:
