@@ -9,10 +9,11 @@ must equal, tensor for tensor, an uninterrupted run of the same code.
 from __future__ import annotations
 
 import os
-import select
+import queue
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -32,7 +33,12 @@ EPOCHS = 6
 
 
 class Script:
-    """One process of ``_resumable.py``, read line by line."""
+    """One process of ``_resumable.py``, read line by line.
+
+    Threads read its output: stdout into a queue (``select`` on a text pipe
+    misses lines already pulled into Python's buffer), stderr into a list (so
+    a full pipe never blocks it).
+    """
 
     def __init__(self, env: dict[str, str], how: str, stop_at: int, out: Path, *extra: str):
         self.process = subprocess.Popen(
@@ -43,34 +49,63 @@ class Script:
             text=True,
         )
         self.lines: list[str] = []
+        self._output: queue.Queue[str | None] = queue.Queue()
+        self._errors: list[str] = []
+        self._readers = [
+            threading.Thread(target=self._read, daemon=True),
+            threading.Thread(target=self._read_errors, daemon=True),
+        ]
+        for reader in self._readers:
+            reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        with self.process.stdout as stdout:
+            for line in stdout:
+                self._output.put(line.strip())
+        self._output.put(None)
+
+    def _read_errors(self) -> None:
+        assert self.process.stderr is not None
+        with self.process.stderr as stderr:
+            self._errors.extend(stderr)
+
+    def _wait(self, timeout: float) -> None:
+        self.process.wait(timeout=timeout)
+        for reader in self._readers:
+            reader.join(timeout=10)
+
+    @property
+    def stderr(self) -> str:
+        return "".join(self._errors)
 
     def wait_for(self, prefix: str, timeout: float = 60.0) -> str:
         """Read output until a line starts with ``prefix``; return it."""
-        assert self.process.stdout is not None
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([self.process.stdout], [], [], 0.5)
-            if not ready:
-                continue
-            line = self.process.stdout.readline()
-            if not line:
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                line = self._output.get(timeout=left)
+            except queue.Empty:
                 break
-            self.lines.append(line.strip())
+            if line is None:
+                break
+            self.lines.append(line)
             if line.startswith(prefix):
-                return line.strip()
+                return line
         self.process.kill()
-        _, stderr = self.process.communicate()
-        pytest.fail(f"no {prefix!r} line; printed {self.lines}, stderr:\n{stderr}")
+        self._wait(30)
+        pytest.fail(f"no {prefix!r} line; printed {self.lines}, stderr:\n{self.stderr}")
 
     def kill(self) -> None:
         self.process.send_signal(signal.SIGKILL)
-        self.process.communicate(timeout=30)
+        self._wait(30)
         assert self.process.returncode == -signal.SIGKILL
 
     def finish(self) -> list[str]:
-        stdout, stderr = self.process.communicate(timeout=120)
-        assert self.process.returncode == 0, stderr
-        self.lines += stdout.strip().splitlines()
+        self._wait(120)
+        assert self.process.returncode == 0, self.stderr
+        while (line := self._output.get(timeout=10)) is not None:
+            self.lines.append(line)
         return self.lines
 
     def value(self, prefix: str) -> str:
