@@ -183,8 +183,13 @@ def context(make_context: Callable[..., Context], database_url: str) -> Context:
     return make_context(database_url=database_url)
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Group tests for ``pytest -n N --dist loadgroup`` (how ``make test`` runs them).
+
+    First among the hooks: xdist's worker reads the ``xdist_group`` marks in
+    its own ``pytest_collection_modifyitems``, so marks added after it are
+    never seen (and the browser tests ran ``kiln demo`` on both workers).
 
     A file's tests stay on one worker, so its module-scoped servers start once;
     the browser tests share one worker (their session fixture runs ``kiln

@@ -71,7 +71,7 @@ def test_cancel_ends_a_ray_jobs_tree(ray_context: Context, tmp_path: Path) -> No
     pids = tree_pids(ray_context, job.id, timeout=90)
     cancel_job(job.id, context=ray_context)
     done = wait_job(job.id, timeout=60, context=ray_context)
-    assert done.status is JobStatus.CANCELLED
+    assert done.status is JobStatus.CANCELLED, done.failure
     assert_gone(pids[:3])  # the orphan's parent is Ray's worker, which is no subreaper
 
 

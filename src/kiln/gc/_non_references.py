@@ -192,6 +192,7 @@ NON_REFERENCE_COLUMNS: dict[str, tuple[str, ...]] = {
         "reviewed_by",
     ),
     "annotations": ("annotator", "label", "comment"),
+    "labeling_watches": ("deployment", "score_output", "prediction_output", "created_by"),
     "tuning_trials": (
         "state",
         "values",

@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from kiln.features import FeatureStore
     from kiln.serving._inputs import Rows
     from kiln.serving._loaded import ServedModel
+    from kiln.serving._prediction_log import PredictionListener
 
 __all__ = ["DEFAULT_MAX_BODY_BYTES", "SPEC_ENVIRONMENT", "app_from_environment", "create_app"]
 
@@ -341,6 +342,7 @@ def create_app(
     poll_seconds: float = 1.0,
     allow_pickle: bool = False,
     log_predictions: bool = True,
+    prediction_listeners: Sequence[PredictionListener] = (),
     memory_budget_mb: int | None = None,
     title: str = "Kiln model server",
 ) -> FastAPI:
@@ -348,8 +350,10 @@ def create_app(
 
     A deployment is routed by its traffic policy, reloaded when its
     revision or an alias it names moves (checked every ``poll_seconds``), and
-    its requests go to the prediction log (``log_predictions``); see
-    ``_deployed.py``. With ``memory_budget_mb`` the models are checked at
+    its requests go to the prediction log (``log_predictions``), whose
+    listeners — the installed ``kiln.prediction_listeners`` and
+    ``prediction_listeners`` — see each batch written; see ``_deployed.py``
+    and ``_prediction_log.py``. With ``memory_budget_mb`` the models are checked at
     start and loaded on first use, the least recently used unloaded to stay
     within the budget (``_models.py``). ``context`` is where deployments, the registry and the
     feature store are read (the current one by default).
@@ -407,9 +411,11 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         if deployments and log_predictions:
-            from kiln.serving._prediction_log import PredictionLog
+            from kiln.serving._prediction_log import PredictionLog, installed_listeners
 
-            routes.log = PredictionLog(ctx, project=ctx.settings.project)
+            project = ctx.settings.project
+            listeners = installed_listeners(ctx, project) + list(prediction_listeners)
+            routes.log = PredictionLog(ctx, project=project, listeners=listeners)
         tasks.append(asyncio.create_task(load()))
         try:
             yield

@@ -12,6 +12,13 @@
       ▼
     prediction_batches rows ──► read_predictions, export_dataset
 
+Once a batch is indexed, each *listener* is called with its deployment and
+table, in the flusher thread: Kiln's own ``kiln.labeling`` watches turn
+unsure answers into labeling tasks this way, and any installed package can
+add one under the ``kiln.prediction_listeners`` entry-point group (a
+factory ``(context, project) -> listener | None``). A listener that raises
+is logged and counted in ``listener_errors``; the log goes on.
+
 A blob is indexed only once it is stored, so no index row names a missing
 blob; a crash between the two leaves an unreferenced blob that ``kiln gc``
 removes. A batch whose write fails (database down, disk full) is kept with
@@ -28,7 +35,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -37,16 +44,50 @@ from kiln.db import utcnow
 from kiln.errors import InvalidInput
 
 if TYPE_CHECKING:
+    import pyarrow as pa
+
     from kiln.artifacts import Blob
     from kiln.context import Context
     from kiln.serving._predictions_format import Built
 
-__all__ = ["PredictionLog", "PredictionLogStats", "PredictionRecord"]
+__all__ = [
+    "LISTENER_GROUP",
+    "PredictionListener",
+    "PredictionLog",
+    "PredictionLogStats",
+    "PredictionRecord",
+    "installed_listeners",
+]
 
 log = logging.getLogger("kiln.serving.prediction_log")
 
 #: The longest wait between retries while the stores keep failing.
 MAX_BACKOFF_SECONDS = 60.0
+#: The entry-point group of prediction listener factories.
+LISTENER_GROUP = "kiln.prediction_listeners"
+
+#: Called with a deployment's name and a batch of its logged requests, once indexed.
+PredictionListener = Callable[[str, "pa.Table"], None]
+
+
+def installed_listeners(context: Context, project: str) -> list[PredictionListener]:
+    """The listeners the installed packages' ``kiln.prediction_listeners`` factories make.
+
+    A factory that fails is logged and skipped: a broken plug-in must not
+    stop a model server from serving.
+    """
+    from importlib.metadata import entry_points
+
+    listeners: list[PredictionListener] = []
+    for entry in entry_points(group=LISTENER_GROUP):
+        try:
+            made = entry.load()(context, project)
+        except Exception:
+            log.exception("prediction listener %s could not start; left out", entry.value)
+            continue
+        if made is not None:
+            listeners.append(made)
+    return listeners
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +137,8 @@ class PredictionLogStats:
     batches: int
     #: Failed attempts to store or index a flush.
     write_errors: int
+    #: Calls of a listener that raised (each logged).
+    listener_errors: int = 0
 
 
 @dataclass
@@ -116,7 +159,8 @@ class PredictionLog:
 
     ``max_buffer`` bounds the requests held in memory (buffered, being
     written, or kept for a retry); ``flush_rows`` pending requests, or ``flush_seconds``
-    since the last flush, trigger a write. The constructor only stores its
+    since the last flush, trigger a write. ``listeners`` are told of each
+    indexed batch (see the module docstring). The constructor only stores its
     arguments; the flusher thread starts with the first ``record``. Call
     :meth:`close` on shutdown: a daemon thread does not outlive the
     process, and what it still holds then is lost.
@@ -130,6 +174,7 @@ class PredictionLog:
         max_buffer: int = 100_000,
         flush_rows: int = 10_000,
         flush_seconds: float = 1.0,
+        listeners: Sequence[PredictionListener] = (),
     ) -> None:
         if not isinstance(max_buffer, int) or max_buffer < 1:
             raise InvalidInput(
@@ -148,10 +193,13 @@ class PredictionLog:
         self.max_buffer = max_buffer
         self.flush_rows = flush_rows
         self.flush_seconds = float(flush_seconds)
+        self.listeners = list(listeners)
         self._buffer: list[PredictionRecord] = []
         self._retained: list[_Batch] = []
         self._retained_rows = 0
-        self._counts = {"written": 0, "dropped": 0, "invalid": 0, "batches": 0, "write_errors": 0}
+        self._counts = dict.fromkeys(
+            ("written", "dropped", "invalid", "batches", "write_errors", "listener_errors"), 0
+        )
         self._lock = threading.Lock()
         self._flush_lock = threading.Lock()
         self._wake = threading.Event()
@@ -252,7 +300,19 @@ class PredictionLog:
             with self._lock:
                 self._retained = failed
                 self._retained_rows = sum(batch.rows for batch in failed)
+            if index_ok:
+                self._tell(stored)
             return written, not failed
+
+    def _tell(self, indexed: list[_Batch]) -> None:
+        """Hand each indexed batch to every listener; one that raises is logged and counted."""
+        for batch in indexed:
+            for listener in self.listeners:
+                try:
+                    listener(batch.deployment, batch.built.table)
+                except Exception:
+                    log.exception("a prediction listener failed on %r's batch", batch.deployment)
+                    self._count("listener_errors", 1)
 
     def _build(self, records: list[PredictionRecord]) -> list[_Batch]:
         """One table per deployment; records that cannot be written are counted and left out."""

@@ -116,3 +116,27 @@ class AnnotationRow(Base):
     comment: Mapped[str] = mapped_column(Text, default="")
     seconds: Mapped[float | None] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class LabelingWatchRow(Base):
+    """A deployment a labeling project watches: its unsure answers become tasks when logged."""
+
+    __tablename__ = "labeling_watches"
+    __table_args__ = (UniqueConstraint("labeling_project_id", "deployment"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    labeling_project_id: Mapped[int] = mapped_column(
+        ForeignKey("labeling_projects.id", ondelete="CASCADE")
+    )
+    deployment: Mapped[str] = mapped_column(String(128))
+    #: A logged row whose confidence is below this becomes a task.
+    threshold: Mapped[float] = mapped_column(Float)
+    #: The logged output holding the confidence, or null: the answering model's predict_proba.
+    score_output: Mapped[str | None] = mapped_column(String(128))
+    #: The logged output holding the answer, shown as the pre-annotation.
+    prediction_output: Mapped[str] = mapped_column(String(128), default="predictions")
+    #: Tasks this watch has added so far, and when it last added any.
+    added: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"), default=0)
+    last_added_at: Mapped[datetime | None] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(256), default="")
