@@ -94,9 +94,7 @@ def test_a_served_deployments_unsure_answers_become_tasks_as_they_are_logged(
     with BackgroundServer(app) as url, httpx.Client(base_url=url, timeout=30) as client:
         assert wait_ready(client).status_code == 200
         ids = [_predict(client, IRIS.data.iloc[n : n + 10]) for n in range(0, 150, 10)]
-        unsure = {
-            f"{ids[i // 10]}:{i % 10}" for i in np.flatnonzero(confidence < 0.9).tolist()
-        }
+        unsure = {f"{ids[i // 10]}:{i % 10}" for i in np.flatnonzero(confidence < 0.9).tolist()}
         assert unsure  # iris has its borderline flowers
         deadline = time.monotonic() + 30  # the log flushes every second, the server runs on
         while set(_serving_tasks(store, "iris-review")) != unsure:
@@ -228,3 +226,18 @@ def test_watch_watches_and_unwatch_from_the_command_line(
     assert refused.exception.field == "deployment"
     assert kiln_cli("unwatch", "iris-review", "iris-api").exit_code == 0
     assert "no labeling project watches" in kiln_cli("watches").output
+
+
+def test_the_projects_page_names_the_deployments_it_watches(store: Context) -> None:
+    _deployed(store)
+    labeling.create_project("iris-review", SCHEMA)
+    with BackgroundServer(create_kiln_app(store)) as url:
+        before = httpx.get(f"{url}/labeling/iris-review", timeout=30)
+        store.db.run(
+            watch_deployment, store.settings.project, "iris-review", "iris-api", threshold=0.6
+        )
+        after = httpx.get(f"{url}/labeling/iris-review", timeout=30)
+    assert before.status_code == after.status_code == 200
+    assert "kiln labeling watch iris-review DEPLOYMENT" in before.text
+    assert 'href="/deployments/iris-api"' in after.text
+    assert "answers below 0.6 confidence become tasks (0 so far)" in after.text

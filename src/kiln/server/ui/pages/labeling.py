@@ -161,8 +161,11 @@ def project(
     status: Literal["open", "complete", "reviewed"] | None = None,
     offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
 ) -> Response:
-    """One project: counts, schema, links to label and review, export, its tasks."""
+    """One project: counts, schema, the deployments it watches, export, its tasks."""
+    from kiln.labeling._watches import list_watches
+
     found = db.read(get_project, viewing.project, name)
+    watches = db.read(list_watches, viewing.project, name)
     tasks, total = db.read(
         list_tasks, viewing.project, name, status=status, offset=offset, limit=PAGE_SIZE
     )
@@ -185,6 +188,7 @@ def project(
         statuses=TASK_STATUSES,
         reviewer=is_reviewer(viewing),
         dataset_link=dataset_link(found.source),
+        watches=watches,
         previous_url=page_url(max(offset - PAGE_SIZE, 0)) if offset else None,
         next_url=page_url(offset + PAGE_SIZE) if offset + len(tasks) < total else None,
         summary=f"{offset + 1}-{offset + len(tasks)} of {total}" if tasks else "none",
