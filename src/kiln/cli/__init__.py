@@ -26,6 +26,7 @@ from kiln.cli import (
     import_,
     jobs,
     labeling,
+    labeling_models,  # noqa: F401  (adds its commands to labeling's app)
     lineage,
     models,
     monitor,

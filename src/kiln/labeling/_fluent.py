@@ -251,14 +251,17 @@ def next_batch(
     )
 
 
-def flag_label_errors(name: str, model: Any, *, folds: int = 5) -> list[int]:
-    """Send the answered tasks whose label ``model`` finds unlikely to review; their ids."""
-    from kiln.labeling import _label_errors
+def flag_label_errors(name: str, model: Any = None, *, folds: int = 5) -> list[int]:
+    """Send the answered tasks whose label ``model`` finds unlikely to review; their ids.
+
+    ``model`` is an unfitted scikit-learn classifier, a registered model's
+    URI (its estimator is refitted, not its weights used) or None for a
+    scaled logistic regression.
+    """
+    from kiln.labeling._estimators import flag_with
 
     context = get_context()
-    return _label_errors.flag_label_errors(
-        context, context.settings.project, name, model, folds=folds
-    )
+    return flag_with(context, context.settings.project, name, model, folds=folds)
 
 
 def intake_low_confidence(

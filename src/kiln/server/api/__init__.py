@@ -15,6 +15,7 @@ from kiln.server.api import (
     features,
     jobs,
     labeling,
+    labeling_models,
     lineage,
     logged_models,
     monitor_rules,
@@ -49,6 +50,7 @@ ROUTERS = (
     jobs.router,
     studies.router,
     labeling.router,
+    labeling_models.router,
 )
 
 
