@@ -1,5 +1,6 @@
 """``kiln labeling``: create from a schema file and a dataset version, list, show, tasks,
-export to a dataset version or a file, delete; bad input is an error naming the option.
+export to a dataset version or a file (or as a background job), delete; bad input is an
+error naming the option.
 
 In-process through Typer's runner over a store seeded by ``tests/ui/_labeling.py`` (no
 model); one console-script run checks an unknown project's message and exit code.
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -227,6 +229,47 @@ def test_export_to_a_dataset_version_and_to_files(home: Path, tmp_path: Path) ->
     assert wrong.field == "out"
     empty = _refused(home, "export", "photos", "--dataset", "photo-labels")
     assert "no labelled task yet" in str(empty)
+
+
+def test_export_in_the_background_submits_a_job_to_follow(home: Path, tmp_path: Path) -> None:
+    from kiln.training._job_control import list_jobs, wait_job
+    from kiln.training._jobs import JobStatus
+
+    said = _labeling(home, "export", SENTIMENT, "--dataset", "bg-labels", "--background")
+    found = re.search(r"job (\d+) \(export-sentiment\) exports the labels", said)
+    assert found is not None, said
+    job_id = int(found.group(1))
+    assert f"follow it with `kiln jobs logs {job_id} --follow`" in said
+    as_json = json.loads(
+        _labeling(home, "export", SENTIMENT, "--dataset", "bg-json", "--background", "--json")
+    )
+    assert as_json["entry"] == "kiln.labeling._export_job:main"
+    assert as_json["args"][:2] == [SENTIMENT, "bg-json"]
+    context = Context(Settings(home=home, project=PROJECT))
+    try:
+        for number, dataset in ((job_id, "bg-labels"), (as_json["id"], "bg-json")):
+            output: list[str] = []
+            job = wait_job(number, timeout=180, on_output=output.append, context=context)
+            assert job.status is JobStatus.SUCCEEDED, (job.failure, output)
+            assert f"registered {dataset}@1" in "".join(output)
+            with using_context(context):
+                import kiln.data
+
+                frame = kiln.data.load(f"{dataset}@1")
+            labels = dict(zip(frame["item_key"], frame["label"], strict=True))
+            assert labels == {"r0": "positive", "r1": "negative"}
+        before = len(list_jobs(limit=1000, context=context))
+        out = str(tmp_path / "x.csv")
+        wrong = _refused(home, "export", SENTIMENT, "--out", out, "--background")
+        assert wrong.field == "background"
+        empty = _refused(home, "export", "photos", "--dataset", "photo-labels", "--background")
+        assert empty.field == "name"
+        bad = _refused(home, "export", SENTIMENT, "--dataset", "a@b", "--background")
+        assert bad.field == "dataset"
+        assert len(list_jobs(limit=1000, context=context)) == before
+    finally:
+        _fluent._reset_for_tests()
+        context.close()
 
 
 def test_delete_asks_first(home: Path, tmp_path: Path) -> None:

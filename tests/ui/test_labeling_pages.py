@@ -7,12 +7,16 @@
 - A model's pre-annotation shown chosen, then changed before submitting.
 - Multi-label toggles; an image item and a path shown as text; the empty states.
 - Refusals: a viewer gets no controls and the API refuses them; an annotator may not review.
+- Export: inline to a dataset's page (one post, one version); a large project's export
+  (``INLINE_LIMIT`` patched to 0 on a server in this process) lands on its job's page,
+  which follows the job to ``succeeded``.
 
 Seeded in project ``labeling-shop`` of the demo store by ``tests/ui/_labeling.py``.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -405,6 +409,7 @@ def test_export_and_delete_from_a_projects_page(
     page.wait_for_url("**/labeling")
     page.get_by_role("link", name=DONE, exact=True).click()
     page.wait_for_url(f"**/labeling/{DONE}")
+    posts = _export_posts(page)
     page.get_by_label("Dataset").fill("done-export")
     page.get_by_role("button", name="Export labels").click()
     page.wait_for_url("**/datasets/done-export")
@@ -413,7 +418,12 @@ def test_export_and_delete_from_a_projects_page(
         import kiln.data
 
         exported = kiln.data.load("done-export@1")
+        versions = kiln.data.list_versions("done-export")
     assert exported["label"].tolist() == ["positive"]
+    # A second post of the same labels would be deduplicated into the same version, so the
+    # page's requests are counted too (the page once loaded labeling.js twice).
+    assert [v.version for v in versions] == [1]
+    assert len(posts) == 1, posts
 
     store.db.run(_projects.create_project, PROJECT, "short-lived", ENTITY_SCHEMA)
     page.goto(f"{ui_server}/labeling/short-lived")
@@ -425,3 +435,73 @@ def test_export_and_delete_from_a_projects_page(
     expect(page.get_by_role("link", name="short-lived")).to_have_count(0)
     with pytest.raises(NotFound):
         store.db.read(_projects.get_project, PROJECT, "short-lived")
+
+
+def _export_posts(page: Any) -> list[str]:
+    """The export requests the page sends from now on."""
+    sent: list[str] = []
+    page.on(
+        "request",
+        lambda request: (
+            sent.append(request.url)
+            if request.method == "POST" and request.url.endswith("/export")
+            else None
+        ),
+    )
+    return sent
+
+
+@pytest.fixture
+def in_process_server(ui_home: Path, seeded: LabelingSeed) -> Iterator[str]:
+    """A server in this process over the demo store, so a monkeypatch reaches its routes.
+
+    ``ui_server`` is a ``kiln server`` process of its own, where monkeypatching
+    ``INLINE_LIMIT`` would change nothing.
+    """
+    from kiln.server import create_app
+    from kiln.server.background import BackgroundServer
+
+    context = Context(settings(ui_home))
+    server = BackgroundServer(create_app(context))
+    try:
+        yield server.start()
+    finally:
+        server.stop()
+        context.close()
+
+
+def test_a_large_projects_export_runs_as_a_job_whose_page_follows_it(
+    page: Any, in_process_server: str, store: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kiln.labeling import _export_job
+    from kiln.training._job_control import list_jobs, wait_job
+    from kiln.training._jobs import JobStatus
+
+    monkeypatch.setattr(_export_job, "INLINE_LIMIT", 0)  # every project counts as large
+    url = in_process_server
+    page.goto(f"{url}/projects/switch?project={PROJECT}&next=/labeling")
+    page.wait_for_url("**/labeling")
+    page.get_by_role("link", name=DONE, exact=True).click()
+    page.wait_for_url(f"**/labeling/{DONE}")
+    posts = _export_posts(page)
+    page.get_by_label("Dataset").fill("done-background")
+    page.get_by_role("button", name="Export labels").click()
+    page.wait_for_url(re.compile(r"/jobs/\d+$"))
+    job_id = int(page.url.rpartition("/")[2])
+    expect(page.locator("#toast")).to_contain_text(
+        f"Exporting the labels in the background as job {job_id}"
+    )
+    job = wait_job(job_id, timeout=120, context=store, project=PROJECT)
+    assert job.status is JobStatus.SUCCEEDED, job.failure
+    assert job.entry == _export_job.ENTRY
+    expect(page.locator("#job-status")).to_have_text("succeeded", timeout=30_000)
+    log = page.get_by_label(re.compile("^Output of job"))
+    expect(log).to_contain_text("registered done-background@1")
+    with using_context(store):
+        import kiln.data
+
+        exported = kiln.data.load("done-background@1")
+    assert exported["label"].tolist() == ["positive"]
+    assert len(posts) == 1, posts
+    exports = [j.id for j in list_jobs(context=store, project=PROJECT) if j.name == job.name]
+    assert exports == [job_id]

@@ -3,7 +3,8 @@
 People answer tasks in the web UI (``/labeling/<name>/label``) or through
 ``/api/v1/labeling``; these commands make a project from a dataset version
 and a schema file (JSON or YAML), say how far it got, and export the labels
-as a dataset version or a JSON Lines / CSV file, page by page.
+as a dataset version or a JSON Lines / CSV file, page by page; with
+``--background`` the dataset export runs as a tracked job (``kiln jobs``).
 """
 
 from __future__ import annotations
@@ -297,6 +298,9 @@ def export(
     out: Path | None = typer.Option(
         None, "--out", help="Write the labels to this .jsonl or .csv file instead."
     ),
+    background: bool = typer.Option(
+        False, "--background", help="Export to --dataset as a tracked job; return at once."
+    ),
     as_json: bool = JSON,
 ) -> None:
     """Export the labelled tasks (complete or reviewed) to a dataset version or a file."""
@@ -304,8 +308,25 @@ def export(
 
     if (dataset is None) == (out is None):
         raise InvalidInput("give --dataset or --out (one of them)", field="dataset")
+    if background and dataset is None:
+        raise InvalidInput(
+            "--background exports to a dataset: give --dataset, not --out", field="background"
+        )
     kiln = context(ctx)
     project = kiln.settings.project
+    if background and dataset is not None:
+        from kiln.labeling._export_job import submit_export
+
+        job = submit_export(kiln, project, name, dataset, user=_user())
+        if as_json:
+            print_json(job.to_dict())
+            return
+        console.print(
+            f"job [bold]{job.id}[/] ({job.name}) exports the labels of {name} to {dataset}; "
+            f"follow it with `kiln jobs logs {job.id} --follow`",
+            highlight=False,
+        )
+        return
     if dataset is not None:
         version = export_dataset(kiln, project, name, dataset, user=_user())
         if as_json:

@@ -14,6 +14,7 @@
     projects, tasks          _projects.py, _intake.py   over dataset versions or any table
     the queue                _tasks.py           next task, answers, consensus, review
     export                   _export.py          a dataset version, JSON Lines, CSV
+    export as a job          _export_job.py      a large project's export in the background
     agreement report         _quality.py         per project and per annotator
     a model's opinion        _model_labels.py    pre-annotations checked by the schema;
                                                  next_batch (active learning)
@@ -48,6 +49,7 @@ if TYPE_CHECKING:
         create_project,
         delete_project,
         export,
+        export_in_background,
         flag_label_errors,
         get_project,
         intake_low_confidence,
@@ -108,6 +110,7 @@ _LAZY: dict[str, str] = {
     "delete_project": "kiln.labeling._fluent",
     "entropy": "kiln.labeling._strategies",
     "export": "kiln.labeling._fluent",
+    "export_in_background": "kiln.labeling._fluent",
     "find_label_issues": "kiln.labeling._label_issues",
     "flag_label_errors": "kiln.labeling._fluent",
     "fleiss_kappa": "kiln.labeling._agreement",
@@ -157,6 +160,7 @@ __all__ = [
     "delete_project",
     "entropy",
     "export",
+    "export_in_background",
     "find_label_issues",
     "flag_label_errors",
     "fleiss_kappa",

@@ -7,6 +7,8 @@ temporary file that is then registered as the next version of a dataset,
 recording where it came from (``labeling:<project>``). Only labelled tasks
 (complete or reviewed) are exported; each row carries the item's fields,
 its label, its agreement, how many answered and who reviewed it.
+``labelled_count`` says how many there are, so a caller can choose between
+exporting inline and as a background job (``_export_job.py``).
 """
 
 from __future__ import annotations
@@ -18,9 +20,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from kiln.data._names import check_dataset_name
 from kiln.db.tables.labeling import AnnotationRow, LabelingTaskRow
 from kiln.errors import InvalidInput
 from kiln.labeling._projects import project_row
@@ -29,11 +32,28 @@ if TYPE_CHECKING:
     from kiln.context import Context
     from kiln.data import DatasetVersion
 
-__all__ = ["PAGE", "export_dataset", "export_file", "labelled_pages"]
+__all__ = ["PAGE", "export_dataset", "export_file", "labelled_count", "labelled_pages"]
 
 PAGE = 5000
 Format = Literal["jsonl", "csv"]
 LABEL = "label"
+LABELLED = ("complete", "reviewed")
+
+
+def labelled_count(session: Session, project: str, name: str) -> int:
+    """How many tasks of labeling project ``name`` are labelled (complete or reviewed)."""
+    owner = project_row(session, project, name)
+    return int(
+        session.scalar(
+            select(func.count())
+            .select_from(LabelingTaskRow)
+            .where(
+                LabelingTaskRow.labeling_project_id == owner.id,
+                LabelingTaskRow.status.in_(LABELLED),
+            )
+        )
+        or 0
+    )
 
 
 def _page(session: Session, project: str, name: str, after: int) -> list[dict[str, Any]]:
@@ -43,7 +63,7 @@ def _page(session: Session, project: str, name: str, after: int) -> list[dict[st
             select(LabelingTaskRow)
             .where(
                 LabelingTaskRow.labeling_project_id == owner.id,
-                LabelingTaskRow.status.in_(("complete", "reviewed")),
+                LabelingTaskRow.status.in_(LABELLED),
                 LabelingTaskRow.id > after,
             )
             .order_by(LabelingTaskRow.id)
@@ -155,12 +175,17 @@ def export_dataset(
     user: str = "",
     progress: Callable[[int], None] | None = None,
 ) -> DatasetVersion:
-    """Register the labelled tasks as the next version of ``dataset`` (Parquet)."""
+    """Register the labelled tasks as the next version of ``dataset`` (Parquet).
+
+    The dataset's name is checked first, so a bad one is refused before a
+    single page is read.
+    """
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     from kiln.data import _service
 
+    check_dataset_name(dataset, field="dataset")
     written = 0
     with tempfile.TemporaryDirectory(prefix="kiln-labels-") as folder:
         file = Path(folder) / "labels.parquet"

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from kiln.labeling._model_labels import Preannotation
     from kiln.labeling._quality import AgreementReport
     from kiln.labeling._tasks import Submitted
+    from kiln.training import Job
 
 __all__ = [
     "add_tasks",
@@ -26,6 +27,7 @@ __all__ = [
     "create_project",
     "delete_project",
     "export",
+    "export_in_background",
     "flag_label_errors",
     "get_project",
     "intake_low_confidence",
@@ -208,6 +210,21 @@ def export(
     if format not in ("jsonl", "csv"):
         raise InvalidInput(f"format {format!r} is not jsonl or csv", field="format")
     return _export.export_file(context, project, name, path, format=format)  # type: ignore[arg-type]
+
+
+def export_in_background(name: str, dataset: str, *, description: str = "") -> Job:
+    """Export the labelled tasks to ``dataset`` as a tracked job; the job, at once.
+
+    For a large project: follow it with ``kiln.training.wait_job(job.id)`` or
+    ``kiln jobs logs ID --follow``. A project with nothing labelled, or a bad
+    dataset name, is refused here rather than in the job.
+    """
+    from kiln.labeling._export_job import submit_export
+
+    context = get_context()
+    return submit_export(
+        context, context.settings.project, name, dataset, description=description, user=_user()
+    )
 
 
 def agreement(name: str) -> AgreementReport:

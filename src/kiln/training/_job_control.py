@@ -150,6 +150,7 @@ def submit_job(
     requirements_from_run: str | None = None,
     context: Context | None = None,
     project: str | None = None,
+    user: str | None = None,
 ) -> Job:
     """Run ``entry`` (``script.py`` or ``module:function``) as a tracked job; return at once.
 
@@ -157,7 +158,9 @@ def submit_job(
     follow it with :func:`wait_job` or ``kiln jobs logs --follow``.
     ``requirements`` (a file) or ``requirements_from_run`` (a run's captured
     packages) run it in an isolated environment built from those pins, and
-    imply ``isolated``.
+    imply ``isolated``. ``user`` is recorded as who submitted the job and its
+    run (default: the OS user), so a server submitting for a caller names the
+    caller, not the account the server runs as.
     """
     context = context or get_context()
     project = project or context.settings.project
@@ -180,7 +183,7 @@ def submit_job(
         experiment=experiment,
     )
     spec = JobSpec(**fields, requirements=pins)
-    job = context.db.run(create_job, project, spec, user=_user())
+    job = context.db.run(create_job, project, spec, user=_user() if user is None else user)
     _start_supervisor(context, job)
     return get_job(job.id, context=context, project=project)
 

@@ -16,11 +16,14 @@ Annotators label blind: an open task shows a caller only their own answer
 refuses is a 400 naming ``label`` with the schema's reason; answering a task
 that is no longer open is a 409.
 
-Export runs inline: the service reads and writes the labelled tasks a page
-at a time (5,000 tasks), so memory stays flat, and the route runs in the
-server's thread pool, so other requests go on meanwhile. A client that
-exports millions of tasks should set a generous timeout, or run
-``kiln labeling export`` next to the store.
+Export runs inline for a project of up to ``INLINE_LIMIT`` labelled tasks
+(20,000): the service reads and writes a page at a time (5,000 tasks), so
+memory stays flat, and the answer is 201 with the new version. A larger
+project (or ``"background": true``) is exported by a tracked job instead
+(``kiln.labeling._export_job``): 202 with the job and a ``Location`` to poll,
+so no request waits minutes, and the job has logs, status and cancel. The
+job's entry point is Kiln's own; only its checked arguments come from the
+body, which is why this route may start a job when ``/api/v1/jobs`` may not.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from starlette.responses import Response
 from kiln.auth import Principal, Role, role_in
 from kiln.labeling._answers import answer as answer_task
 from kiln.labeling._export import export_dataset
+from kiln.labeling._export_job import INLINE_LIMIT, in_background, submit_export
 from kiln.labeling._projects import MAX_OVERLAP, NAME_LENGTH, delete_project, get_project
 from kiln.labeling._projects import list_projects as list_labeling_projects
 from kiln.labeling._tasks import (
@@ -94,6 +98,10 @@ class Review(_Body):
 class Export(_Body):
     dataset: str = Field(min_length=1, max_length=128, description="The dataset to add to.")
     description: str = Field(default="", max_length=4000)
+    background: bool | None = Field(
+        default=None,
+        description=f"Export as a job (202); null: past {INLINE_LIMIT:,} labelled tasks.",
+    )
 
 
 def _is_reviewer(caller: Principal, project: str) -> bool:
@@ -262,7 +270,7 @@ def review(
     return JSONResponse(task_view(found, viewer=caller.user, reviewer=True))
 
 
-@router.post("/{name}/export", status_code=201)
+@router.post("/{name}/export", status_code=201, responses={202: {"description": "A job."}})
 def export(
     name: NamePath,
     body: Export,
@@ -271,8 +279,19 @@ def export(
     caller: Editor,
     project: RequestProject,
 ) -> JSONResponse:
-    """The labelled tasks as the next version of ``dataset`` (400 when none is labelled yet)."""
+    """The labelled tasks as the next version of ``dataset`` (201), or a job exporting them
+    (202, ``Location`` its URL); 400 when none is labelled yet."""
     note_audit_target(request.scope, dataset=body.dataset)
+    if in_background(context, project, name, body.background):
+        job = submit_export(
+            context, project, name, body.dataset, description=body.description, user=caller.user
+        )
+        url = f"/api/v1/jobs/{job.id}"
+        return JSONResponse(
+            {"job": job.to_dict(), "job_url": url, "page_url": f"/jobs/{job.id}"},
+            status_code=202,
+            headers={"Location": url},
+        )
     version = export_dataset(
         context, project, name, body.dataset, description=body.description, user=caller.user
     )

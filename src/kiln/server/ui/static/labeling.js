@@ -5,7 +5,8 @@
 (() => {
   const project = document.body.dataset.project || "";
 
-  async function post(url, body) {
+  // The response's status and JSON body; an error status throws with the API's message.
+  async function send(url, body) {
     const response = await fetch(url, {
       method: "POST",
       headers: {
@@ -21,7 +22,11 @@
       try { const error = await response.json(); message = error.message || message; } catch (_) {}
       throw new Error(message);
     }
-    return response.json();
+    return { status: response.status, body: await response.json() };
+  }
+
+  async function post(url, body) {
+    return (await send(url, body)).body;
   }
 
   function reloadWith(message) {
@@ -259,7 +264,12 @@
       button.disabled = true;
       problem.textContent = "";
       try {
-        const done = await post(form.getAttribute("data-export-api"), { dataset });
+        const { status, body: done } = await send(form.getAttribute("data-export-api"), { dataset });
+        if (status === 202) {  // a large project: a job exports it, and its page follows it
+          sessionStorage.setItem("kiln-toast", `Exporting the labels in the background as job ${done.job.id}`);
+          window.location.assign(done.page_url);
+          return;
+        }
         sessionStorage.setItem("kiln-toast", `Exported the labels as ${done.ref}`);
         window.location.assign(`/datasets/${encodeURIComponent(done.dataset.name)}`);
       } catch (error) {
