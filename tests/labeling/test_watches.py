@@ -83,11 +83,11 @@ def test_a_served_deployments_unsure_answers_become_tasks_as_they_are_logged(
     store: Context, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(_watches, "REFRESH_SECONDS", 0.0)
-    project = store.settings.project
     model = _deployed(store)
     labeling.create_project("iris-review", SCHEMA)
     labeling.create_project("bystander", SCHEMA)  # watches nothing: gets nothing
-    store.db.run(watch_deployment, project, "iris-review", "iris-api", threshold=0.9)
+    labeling.watch_deployment("iris-review", "iris-api", threshold=0.9)  # the SDK
+    assert [w.deployment for w in labeling.list_watches("iris-review")] == ["iris-api"]
     confidence = model.predict_proba(IRIS.data).max(axis=1)
 
     app = create_app(deployments=["iris-api"], context=store, poll_seconds=0.2)
@@ -102,7 +102,7 @@ def test_a_served_deployments_unsure_answers_become_tasks_as_they_are_logged(
             time.sleep(0.2)
 
         # Unwatched, the next unsure answers stay answers.
-        store.db.run(unwatch_deployment, project, "iris-review", "iris-api")
+        labeling.unwatch_deployment("iris-review", "iris-api")
         late = _predict(client, IRIS.data.iloc[np.argsort(confidence)[:5]])
     tasks = _serving_tasks(store, "iris-review")
     assert not any(key.startswith(f"{late}:") for key in tasks)

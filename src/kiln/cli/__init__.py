@@ -27,6 +27,7 @@ from kiln.cli import (
     jobs,
     labeling,
     labeling_models,  # noqa: F401  (adds its commands to labeling's app)
+    labeling_watches,  # noqa: F401  (adds its commands to labeling's app)
     lineage,
     models,
     monitor,

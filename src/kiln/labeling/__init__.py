@@ -21,6 +21,7 @@
     label errors             _label_errors.py    confident learning → the review queue
     webhooks                 _answers.py         told when a task completes
     human in the loop        _hitl.py            a deployment's unsure answers → tasks
+    watches                  _watches.py         … as a model server logs them
 
 Importing this package imports no NumPy: names load on first use.
 docs/labeling.md is the guide.
@@ -54,12 +55,15 @@ if TYPE_CHECKING:
         get_project,
         intake_low_confidence,
         list_projects,
+        list_watches,
         next_batch,
         next_task,
         preannotate,
         review,
         review_queue,
         submit,
+        unwatch_deployment,
+        watch_deployment,
     )
     from kiln.labeling._hitl import Intake
     from kiln.labeling._label_issues import cross_validated_probabilities, find_label_issues
@@ -81,6 +85,7 @@ if TYPE_CHECKING:
         select_batch,
     )
     from kiln.labeling._tasks import Submitted
+    from kiln.labeling._watches import Watch
 
 # name -> module that defines it; resolved on first attribute access.
 _LAZY: dict[str, str] = {
@@ -121,6 +126,7 @@ _LAZY: dict[str, str] = {
     "learning_curve": "kiln.labeling._simulate",
     "least_confidence": "kiln.labeling._strategies",
     "list_projects": "kiln.labeling._fluent",
+    "list_watches": "kiln.labeling._fluent",
     "margin": "kiln.labeling._strategies",
     "next_batch": "kiln.labeling._fluent",
     "next_task": "kiln.labeling._fluent",
@@ -131,6 +137,9 @@ _LAZY: dict[str, str] = {
     "review_queue": "kiln.labeling._fluent",
     "select_batch": "kiln.labeling._strategies",
     "submit": "kiln.labeling._fluent",
+    "unwatch_deployment": "kiln.labeling._fluent",
+    "watch_deployment": "kiln.labeling._fluent",
+    "Watch": "kiln.labeling._watches",
 }
 
 __all__ = [
@@ -148,6 +157,7 @@ __all__ = [
     "Span",
     "Submitted",
     "Task",
+    "Watch",
     "add_tasks",
     "agreement",
     "annotator_stats",
@@ -171,6 +181,7 @@ __all__ = [
     "learning_curve",
     "least_confidence",
     "list_projects",
+    "list_watches",
     "margin",
     "next_batch",
     "next_task",
@@ -181,6 +192,8 @@ __all__ = [
     "review_queue",
     "select_batch",
     "submit",
+    "unwatch_deployment",
+    "watch_deployment",
 ]
 
 

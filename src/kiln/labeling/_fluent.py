@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from kiln.labeling._model_labels import Preannotation
     from kiln.labeling._quality import AgreementReport
     from kiln.labeling._tasks import Submitted
+    from kiln.labeling._watches import Watch
     from kiln.training import Job
 
 __all__ = [
@@ -32,12 +33,15 @@ __all__ = [
     "get_project",
     "intake_low_confidence",
     "list_projects",
+    "list_watches",
     "next_batch",
     "next_task",
     "preannotate",
     "review",
     "review_queue",
     "submit",
+    "unwatch_deployment",
+    "watch_deployment",
 ]
 
 
@@ -304,3 +308,43 @@ def intake_low_confidence(
         until=until,
         score_output=score_output,
     )
+
+
+def watch_deployment(
+    name: str,
+    deployment: str,
+    *,
+    threshold: float,
+    score_output: str | None = None,
+    prediction_output: str = "predictions",
+) -> Watch:
+    """Have the deployment's model servers turn its unsure answers into tasks as they log."""
+    from kiln.labeling._watches import watch_deployment as watch
+
+    context = get_context()
+    return context.db.run(
+        watch,
+        context.settings.project,
+        name,
+        deployment,
+        threshold=threshold,
+        score_output=score_output,
+        prediction_output=prediction_output,
+        user=_user(),
+    )
+
+
+def unwatch_deployment(name: str, deployment: str) -> None:
+    """Stop watching ``deployment`` (the tasks it added stay)."""
+    from kiln.labeling._watches import unwatch_deployment as unwatch
+
+    context = get_context()
+    context.db.run(unwatch, context.settings.project, name, deployment)
+
+
+def list_watches(name: str | None = None) -> list[Watch]:
+    """The deployments labeling projects watch (``name``'s only, when given)."""
+    from kiln.labeling._watches import list_watches as watches
+
+    context = get_context()
+    return context.db.read(watches, context.settings.project, name)

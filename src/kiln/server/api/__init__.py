@@ -16,6 +16,7 @@ from kiln.server.api import (
     jobs,
     labeling,
     labeling_models,
+    labeling_watches,
     lineage,
     logged_models,
     monitor_rules,
@@ -51,6 +52,7 @@ ROUTERS = (
     studies.router,
     labeling.router,
     labeling_models.router,
+    labeling_watches.router,
 )
 
 
