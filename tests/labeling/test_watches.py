@@ -222,7 +222,7 @@ def test_watch_watches_and_unwatch_from_the_command_line(
     assert "0.75" in listed.output
     assert "predict_proba" in listed.output
     refused = kiln_cli("watch", "iris-review", "no-api", "--threshold", "0.75")
-    assert isinstance(refused.exception, NotFound)  # main() prints it and exits 4
+    assert isinstance(refused.exception, NotFound)  # main() prints it and exits 3
     assert refused.exception.field == "deployment"
     assert kiln_cli("unwatch", "iris-review", "iris-api").exit_code == 0
     assert "no labeling project watches" in kiln_cli("watches").output
