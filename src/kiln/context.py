@@ -59,6 +59,19 @@ class Context:
         token = self.settings.token.get_secret_value() if self.settings.token else None
         return ApiClient(self.settings.server_url, token=token, project=self.settings.project)
 
+    def for_project(self, project: str) -> Context:
+        """This context acting in ``project``: the same stores (one pool), another project.
+
+        A server answering for a token's project reads that project's
+        registry and features through it. Close this context, not the copy.
+        """
+        if project == self.settings.project:
+            return self
+        scoped = Context(self.settings.model_copy(update={"project": project}))
+        scoped.__dict__["db"] = self.db  # the cached_properties' slots
+        scoped.__dict__["artifacts"] = self.artifacts
+        return scoped
+
     def close(self) -> None:
         """Release pooled database connections and the API client's connection."""
         if "db" in self.__dict__:

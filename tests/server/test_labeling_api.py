@@ -10,15 +10,13 @@ from typing import Any
 import httpx
 import pytest
 
-from kiln import auth
 from kiln.config import Settings
 from kiln.context import Context, using_context
 from kiln.errors import NotFound
 from kiln.labeling._projects import get_project
-from kiln.labeling._tasks import get_task, list_tasks
-from kiln.server import create_app
-from kiln.server.background import BackgroundServer
+from kiln.labeling._tasks import get_task
 from kiln.tracking import _fluent
+from tests.server._labeling_team import Team, member_tokens, serving
 from tests.ui._labeling import (
     DATASET,
     DONE,
@@ -26,7 +24,6 @@ from tests.ui._labeling import (
     PROJECT,
     SENTIMENT,
     SENTIMENT_SCHEMA,
-    USERS,
     make_projects,
 )
 
@@ -35,38 +32,16 @@ pytestmark = pytest.mark.timeout(120)
 API = "/api/v1/labeling"
 
 
-class Team:
-    """The server, a client, and a call as each of the seed's users."""
-
-    def __init__(self, context: Context, client: httpx.Client, secrets: dict[str, str]) -> None:
-        self.context, self.client, self.secrets = context, client, secrets
-
-    def call(self, user: str, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        headers = {"Authorization": f"Bearer {self.secrets[user]}"}
-        return self.client.request(method, path, headers=headers, **kwargs)
-
-    def task_id(self, name: str, key: str) -> int:
-        found, _ = self.context.db.read(list_tasks, PROJECT, name, limit=1000)
-        return next(t.id for t in found if t.item_key == key)
-
-
 @pytest.fixture(scope="module")
 def team(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Team]:
     home = tmp_path_factory.mktemp("labeling-api")
     context = Context(Settings(home=home, project=PROJECT, auth=True))
     make_projects(context, with_model=False)
-    secrets = {}
-    for user, role in USERS.items():
-        context.db.run(auth.create_user, user)
-        context.db.run(auth.set_member, PROJECT, user, role)
-        secrets[user] = context.db.run(auth.create_token, user, PROJECT).secret
-    server = BackgroundServer(create_app(context))
-    client = httpx.Client(base_url=server.start(), timeout=60)
+    secrets = member_tokens(context)
     try:
-        yield Team(context, client, secrets)
+        with serving(context) as client:
+            yield Team(context, client, secrets)
     finally:
-        client.close()
-        server.stop()
         _fluent._reset_for_tests()
         context.close()
 

@@ -14,22 +14,19 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import httpx
 import pandas as pd
 import pytest
 
-from kiln import auth
 from kiln.config import Settings
 from kiln.context import Context, using_context
 from kiln.labeling import _export_job, _intake, _projects, _tasks
 from kiln.labeling._export_job import EXPERIMENT, RUN_TAG
-from kiln.server import create_app
-from kiln.server.background import BackgroundServer
 from kiln.tracking import _fluent
 from kiln.training._job_control import list_jobs, wait_job
 from kiln.training._jobs import Job, JobStatus
-from tests.server.test_labeling_api import API, Team, _error
-from tests.ui._labeling import DONE, PROJECT, SENTIMENT, SENTIMENT_SCHEMA, USERS, make_projects
+from tests.server._labeling_team import Team, member_tokens, serving
+from tests.server.test_labeling_api import API, _error
+from tests.ui._labeling import DONE, PROJECT, SENTIMENT, SENTIMENT_SCHEMA, make_projects
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -56,18 +53,11 @@ def team(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Team]:
     for key, label in LABELLED.items():
         context.db.run(_tasks.submit, PROJECT, REVIEWS, ids[key], "seed", label)
     context.db.run(_tasks.review_task, PROJECT, REVIEWS, ids["k4"], "rita", "neutral")
-    secrets = {}
-    for user, role in USERS.items():
-        context.db.run(auth.create_user, user)
-        context.db.run(auth.set_member, PROJECT, user, role)
-        secrets[user] = context.db.run(auth.create_token, user, PROJECT).secret
-    server = BackgroundServer(create_app(context))
-    client = httpx.Client(base_url=server.start(), timeout=60)
+    secrets = member_tokens(context)
     try:
-        yield Team(context, client, secrets)
+        with serving(context) as client:
+            yield Team(context, client, secrets)
     finally:
-        client.close()
-        server.stop()
         _fluent._reset_for_tests()
         context.close()
 

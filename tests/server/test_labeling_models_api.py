@@ -16,12 +16,9 @@ import pyarrow as pa
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from kiln import auth
 from kiln.config import Settings
 from kiln.context import Context
 from kiln.labeling import _intake, _projects, _tasks
-from kiln.server import create_app
-from kiln.server.background import BackgroundServer
 from kiln.tracking import _fluent
 from tests.labeling._models import (
     DEPLOYMENT,
@@ -35,7 +32,8 @@ from tests.labeling._models import (
     log_predictions,
     unsure_keys,
 )
-from tests.ui._labeling import ENTITIES, LOANS, PROJECT, USERS, make_projects
+from tests.server import _labeling_team as labeling_team
+from tests.ui._labeling import ENTITIES, LOANS, PROJECT, make_projects
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -44,8 +42,8 @@ CHAMPION = "models:/iris@champion"
 GAPPY = "gappy"
 
 
-class Team:
-    """The server, a client, the registered model, and a call as each of the seed's users."""
+class Team(labeling_team.Team):
+    """The team, and the registered model the verbs are asked with."""
 
     def __init__(
         self,
@@ -55,12 +53,8 @@ class Team:
         model: LogisticRegression,
         uri: str,
     ) -> None:
-        self.context, self.client, self.secrets = context, client, secrets
+        super().__init__(context, client, secrets)
         self.model, self.uri = model, uri
-
-    def call(self, user: str, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        headers = {"Authorization": f"Bearer {self.secrets[user]}"}
-        return self.client.request(method, path, headers=headers, **kwargs)
 
     def post(self, name: str, verb: str, body: dict[str, Any], user: str = "lab-ana") -> Any:
         response = self.call(user, "POST", f"{API}/{name}/{verb}", json=body)
@@ -86,18 +80,11 @@ def team(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Team]:
     label_all(context, "noisy-registered")
     log_predictions(context, model, 1)
     _gappy(context)
-    secrets = {}
-    for user, role in USERS.items():
-        context.db.run(auth.create_user, user)
-        context.db.run(auth.set_member, PROJECT, user, role)
-        secrets[user] = context.db.run(auth.create_token, user, PROJECT).secret
-    server = BackgroundServer(create_app(served))
-    client = httpx.Client(base_url=server.start(), timeout=120)
+    secrets = labeling_team.member_tokens(context)
     try:
-        yield Team(context, client, secrets, model, uri)
+        with labeling_team.serving(served, timeout=120) as client:
+            yield Team(context, client, secrets, model, uri)
     finally:
-        client.close()
-        server.stop()
         _fluent._reset_for_tests()
         served.close()
         context.close()

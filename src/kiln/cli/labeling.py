@@ -31,7 +31,8 @@ JSON = typer.Option(False, "--json", help="Print JSON instead of text.")
 STATUSES = ("open", "complete", "reviewed")
 
 
-def _user() -> str:
+def current_user() -> str:
+    """Who runs the command (recorded as the creator or exporter); empty when unknown."""
     try:
         return getpass.getuser()
     except (KeyError, OSError):
@@ -107,7 +108,7 @@ def create(
         key_column=key_column,
         gold_column=gold_column,
         limit=limit,
-        user=_user(),
+        user=current_user(),
     )
     if as_json:
         print_json(made.to_dict())
@@ -317,7 +318,7 @@ def export(
     if background and dataset is not None:
         from kiln.labeling._export_job import submit_export
 
-        job = submit_export(kiln, project, name, dataset, user=_user())
+        job = submit_export(kiln, project, name, dataset, user=current_user())
         if as_json:
             print_json(job.to_dict())
             return
@@ -328,7 +329,7 @@ def export(
         )
         return
     if dataset is not None:
-        version = export_dataset(kiln, project, name, dataset, user=_user())
+        version = export_dataset(kiln, project, name, dataset, user=current_user())
         if as_json:
             print_json(version.to_dict())
             return

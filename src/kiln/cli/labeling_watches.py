@@ -8,20 +8,11 @@ tasks it added stay when it is removed.
 
 from __future__ import annotations
 
-import getpass
-
 import typer
 
 from kiln.cli._app import context
 from kiln.cli._output import console, print_json
-from kiln.cli.labeling import JSON, app
-
-
-def _user() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return ""
+from kiln.cli.labeling import JSON, app, current_user
 
 
 @app.command("watch")
@@ -52,7 +43,7 @@ def watch(
         threshold=threshold,
         score_output=score_output,
         prediction_output=prediction_output,
-        user=_user(),
+        user=current_user(),
     )
     if as_json:
         print_json(made.to_dict())

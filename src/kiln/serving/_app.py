@@ -348,14 +348,14 @@ def create_app(
 ) -> FastAPI:
     """A model server for ``models`` (URIs or ``ModelSpec``s) and ``deployments`` (names).
 
-    A deployment is routed by its traffic policy, reloaded when its
-    revision or an alias it names moves (checked every ``poll_seconds``), and
-    its requests go to the prediction log (``log_predictions``), whose
-    listeners — the installed ``kiln.prediction_listeners`` and
-    ``prediction_listeners`` — see each batch written; see ``_deployed.py``
-    and ``_prediction_log.py``. With ``memory_budget_mb`` the models are checked at
-    start and loaded on first use, the least recently used unloaded to stay
-    within the budget (``_models.py``). ``context`` is where deployments, the registry and the
+    A deployment is routed by its traffic policy, reloaded when its revision
+    or an alias it names moves (checked every ``poll_seconds``), and its
+    requests go to the prediction log (``log_predictions``), whose listeners
+    (the installed ``kiln.prediction_listeners`` and ``prediction_listeners``)
+    see each batch written; see ``_deployed.py`` and ``_prediction_log.py``.
+    With ``memory_budget_mb`` the models are checked at start and loaded on
+    first use, the least recently used unloaded to stay within the budget
+    (``_models.py``). ``context`` is where deployments, the registry and the
     feature store are read (the current one by default).
 
     ``threads`` caps the native thread pools (OpenMP, BLAS) models compute
@@ -413,9 +413,8 @@ def create_app(
         if deployments and log_predictions:
             from kiln.serving._prediction_log import PredictionLog, installed_listeners
 
-            project = ctx.settings.project
-            listeners = installed_listeners(ctx, project) + list(prediction_listeners)
-            routes.log = PredictionLog(ctx, project=project, listeners=listeners)
+            listeners = [*installed_listeners(ctx, ctx.settings.project), *prediction_listeners]
+            routes.log = PredictionLog(ctx, project=ctx.settings.project, listeners=listeners)
         tasks.append(asyncio.create_task(load()))
         try:
             yield

@@ -79,9 +79,7 @@ def store_for(context: Context, project: str) -> FeatureStore:
         stores = _STORES.setdefault(context, {})
         store = stores.get(project)
         if store is None:
-            scoped = Context(context.settings.model_copy(update={"project": project}))
-            scoped.__dict__["db"] = context.db  # the cached_property's slot: one pool, not two
-            store = stores[project] = FeatureStore(scoped)
+            store = stores[project] = FeatureStore(context.for_project(project))
     return store
 
 

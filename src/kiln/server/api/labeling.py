@@ -104,7 +104,8 @@ class Export(_Body):
     )
 
 
-def _is_reviewer(caller: Principal, project: str) -> bool:
+def is_reviewer(caller: Principal, project: str) -> bool:
+    """Whether the caller reviews in ``project`` (admins): they see gold answers and webhooks."""
     role = role_in(caller, project)
     return role is not None and role.allows(Role.ADMIN)
 
@@ -112,7 +113,7 @@ def _is_reviewer(caller: Principal, project: str) -> bool:
 @router.get("")
 def list_all(db: DbDep, caller: Viewer, project: RequestProject) -> JSONResponse:
     """The project's labeling projects by name, with their task counts by status."""
-    reviewer = _is_reviewer(caller, project)
+    reviewer = is_reviewer(caller, project)
     found = db.read(list_labeling_projects, project)
     return JSONResponse({"projects": [project_view(p, reviewer=reviewer) for p in found]})
 
@@ -141,7 +142,7 @@ def create(
         limit=body.limit,
         user=caller.user,
     )
-    reviewer = _is_reviewer(caller, project)
+    reviewer = is_reviewer(caller, project)
     return JSONResponse(project_view(made, reviewer=reviewer), status_code=201)
 
 
@@ -149,7 +150,7 @@ def create(
 def describe(name: NamePath, db: DbDep, caller: Viewer, project: RequestProject) -> JSONResponse:
     """The project: schema, overlap, source, counts (tasks, open, complete, needs_review)."""
     found = db.read(get_project, project, name)
-    return JSONResponse(project_view(found, reviewer=_is_reviewer(caller, project)))
+    return JSONResponse(project_view(found, reviewer=is_reviewer(caller, project)))
 
 
 @router.delete("/{name}", status_code=204)
@@ -203,7 +204,7 @@ def answer(
         comment=body.comment,
         seconds=body.seconds,
     )
-    task = task_view(done.task, viewer=caller.user, reviewer=_is_reviewer(caller, project))
+    task = task_view(done.task, viewer=caller.user, reviewer=is_reviewer(caller, project))
     return JSONResponse({"task": task, "completed": done.completed})
 
 
@@ -219,7 +220,7 @@ def tasks(
 ) -> JSONResponse:
     """A page of tasks by id, and ``total`` with that status; ``next_offset`` null at the end."""
     found, total = db.read(list_tasks, project, name, status=status, offset=offset, limit=limit)
-    reviewer = _is_reviewer(caller, project)
+    reviewer = is_reviewer(caller, project)
     return JSONResponse(
         {
             "tasks": [task_view(t, viewer=caller.user, reviewer=reviewer) for t in found],
@@ -235,9 +236,7 @@ def task(
 ) -> JSONResponse:
     """One task with its answers (an open task shows only the caller's own)."""
     found = db.read(get_task, project, name, task_id)
-    return JSONResponse(
-        task_view(found, viewer=caller.user, reviewer=_is_reviewer(caller, project))
-    )
+    return JSONResponse(task_view(found, viewer=caller.user, reviewer=is_reviewer(caller, project)))
 
 
 @router.get("/{name}/review")
@@ -250,7 +249,7 @@ def review_list(
 ) -> JSONResponse:
     """Tasks waiting for a reviewer, oldest first, with every answer and the reason."""
     found = db.read(review_queue, project, name, limit=limit)
-    reviewer = _is_reviewer(caller, project)
+    reviewer = is_reviewer(caller, project)
     return JSONResponse(
         {"tasks": [task_view(t, viewer=caller.user, reviewer=reviewer) for t in found]}
     )

@@ -32,13 +32,12 @@ from urllib.parse import quote
 from fastapi import APIRouter, Path, Request
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from kiln.auth import Principal, Role, role_in
-from kiln.context import Context
 from kiln.labeling._estimators import flag_with, registered_model
 from kiln.labeling._hitl import intake_low_confidence
 from kiln.labeling._model_labels import next_batch, preannotate
 from kiln.labeling._projects import NAME_LENGTH
 from kiln.labeling._ui_support import task_view
+from kiln.server.api.labeling import is_reviewer
 from kiln.server.deps import ContextDep, Editor, RequestProject
 from kiln.server.middleware import note_audit_target
 from kiln.server.responses import JSONResponse
@@ -91,21 +90,6 @@ class Intake(_Body):
     prediction_output: str = Field(default="predictions", min_length=1, max_length=256)
 
 
-def _in_project(context: Context, project: str) -> Context:
-    """``context`` for the request's project: the registry is read there (one pool, not two)."""
-    if project == context.settings.project:
-        return context
-    scoped = Context(context.settings.model_copy(update={"project": project}))
-    scoped.__dict__["db"] = context.db  # the cached_properties' slots
-    scoped.__dict__["artifacts"] = context.artifacts
-    return scoped
-
-
-def _is_reviewer(caller: Principal, project: str) -> bool:
-    role = role_in(caller, project)
-    return role is not None and role.allows(Role.ADMIN)
-
-
 @router.post("/{name}/preannotate")
 def preannotate_tasks(
     name: NamePath,
@@ -117,7 +101,7 @@ def preannotate_tasks(
 ) -> JSONResponse:
     """Give the open tasks the model's label and score; ``rejected`` lists every refusal."""
     note_audit_target(request.scope, model=body.model)
-    scoped = _in_project(context, project)
+    scoped = context.for_project(project)
     done = preannotate(scoped, project, name, registered_model(scoped, body.model))
     return JSONResponse(
         {
@@ -147,7 +131,7 @@ def next_batch_of_tasks(
 ) -> JSONResponse:
     """The ``k`` unanswered tasks the model doubts most, now first in the queue, in that order."""
     note_audit_target(request.scope, model=body.model)
-    scoped = _in_project(context, project)
+    scoped = context.for_project(project)
     picked = next_batch(
         scoped,
         project,
@@ -158,7 +142,7 @@ def next_batch_of_tasks(
         diversity=body.diversity,
         seed=body.seed,
     )
-    reviewer = _is_reviewer(caller, project)
+    reviewer = is_reviewer(caller, project)
     return JSONResponse(
         {"tasks": [task_view(t, viewer=caller.user, reviewer=reviewer) for t in picked]}
     )
@@ -175,7 +159,7 @@ def label_errors(
 ) -> JSONResponse:
     """Send the answered tasks whose label is likely wrong to review; their ids, likeliest first."""
     note_audit_target(request.scope, model=body.model)
-    scoped = _in_project(context, project)
+    scoped = context.for_project(project)
     flagged = flag_with(scoped, project, name, body.model, folds=body.folds)
     return JSONResponse(
         {
@@ -203,7 +187,7 @@ def intake(
     """
     note_audit_target(request.scope, deployment=body.deployment)
     found = intake_low_confidence(
-        _in_project(context, project),
+        context.for_project(project),
         project,
         name,
         body.deployment,
